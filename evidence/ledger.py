@@ -1,0 +1,521 @@
+"""The ledger: the one write path, reads, verification, checkpoints and proofs.
+
+Every append goes through :meth:`Ledger.append_many`: secrets are redacted, the
+payload is canonicalised (RFC 8785), salted and committed by hash *outside* the
+lock; inside one transaction holding the write lock the envelope is built, chained
+to the head, inserted, and the head and the stored Merkle nodes are updated. A
+batch is all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from evidence import checkpoint as cpmod
+from evidence import store
+from evidence.canonical import canonical_bytes, loads
+from evidence.chain import (
+    GENESIS,
+    ROW_COLUMNS,
+    ChainVerifier,
+    ExpectedRoot,
+    Row,
+    VerifyResult,
+    entry_bytes,
+    link_hash,
+    payload_commitment,
+)
+from evidence.errors import (
+    CheckpointMismatch,
+    DatabaseUnavailable,
+    ErasureRefused,
+    Fault,
+    InvalidInput,
+    LedgerError,
+    LedgerTampered,
+    NotALedger,
+)
+from evidence.merkle import Frontier, consistency_path, inclusion_path, leaf_hash, node_hash
+from evidence.model import Appended, Entry, Head, NewEntry
+from evidence.redact import Redactor
+
+NODE_LEVEL = 6  # store Merkle nodes of subtrees with >= 64 leaves
+_KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
+_UNERASABLE = frozenset({"checkpoint", "erasure"})
+_COLS = ", ".join(ROW_COLUMNS)
+
+Prepared = tuple[str, str, str | None, int | None, bytes, bytes, bytes]
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class Ledger:
+    """An open ledger database. Use :meth:`open` (or :meth:`init`) and close it."""
+
+    def __init__(self, engine: Engine, shown: str, ledger_id: str, redactor: Redactor) -> None:
+        self.engine = engine
+        self.shown = shown
+        self.ledger_id = ledger_id
+        self.redactor = redactor
+        self.dialect = engine.dialect.name
+        ph = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._insert_entry = (
+            f"INSERT INTO ledger_entries ({_COLS}) VALUES ({', '.join([ph] * len(ROW_COLUMNS))})"
+        )
+        self._insert_node = f"INSERT INTO ledger_nodes (level, idx, hash) VALUES ({ph}, {ph}, {ph})"
+        self._update_head = (
+            f"UPDATE ledger_head SET size = {ph}, link = {ph}, frontier = {ph} WHERE id = 1"
+        )
+        lock = " FOR UPDATE" if self.dialect == "postgresql" else ""
+        self._read_head = f"SELECT size, link, frontier FROM ledger_head WHERE id = 1{lock}"
+
+    # -- opening -----------------------------------------------------------------
+    @classmethod
+    def open(cls, db: str | None = None, *, redactor: Redactor | None = None) -> Ledger:
+        """Open an existing ledger at the latest schema revision."""
+        db = store.resolve_db(db)
+        shown = store.display(db)
+        engine = store.make_engine(db, must_exist=True)
+        try:
+            with store.connect(engine, shown) as conn:
+                store.check_schema(conn, shown)
+                ledger_id = conn.execute(
+                    text("SELECT value FROM ledger_meta WHERE key = 'ledger_id'")
+                ).scalar_one_or_none()
+        except LedgerError:
+            engine.dispose()
+            raise
+        if ledger_id is None:
+            engine.dispose()
+            raise DatabaseUnavailable(shown, "ledger was never initialised")
+        return cls(engine, shown, ledger_id, redactor or Redactor.from_env())
+
+    @classmethod
+    def init(cls, db: str | None = None) -> tuple[str | None, str, str]:
+        """Create or upgrade the ledger; return (revision before, after, ledger id)."""
+        db = store.resolve_db(db)
+        shown = store.display(db)
+        engine = store.make_engine(db, must_exist=False)
+        try:
+            with store.connect(engine, shown) as conn:
+                tables = set(inspect(conn).get_table_names())
+                if tables and "alembic_version" not in tables:
+                    raise NotALedger(shown, "none (it holds other tables)")
+            before, after = store.upgrade(engine, shown)
+            with engine.begin() as conn:
+                ledger_id = conn.execute(
+                    text("SELECT value FROM ledger_meta WHERE key = 'ledger_id'")
+                ).scalar_one_or_none()
+                if ledger_id is None:
+                    ledger_id = str(uuid.uuid4())
+                    conn.execute(
+                        text("INSERT INTO ledger_meta (key, value) VALUES ('ledger_id', :v)"),
+                        {"v": ledger_id},
+                    )
+                    conn.execute(
+                        text("INSERT INTO ledger_meta (key, value) VALUES ('created_at', :v)"),
+                        {"v": utc_now()},
+                    )
+        finally:
+            engine.dispose()
+        return before, after, ledger_id
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def origin(self) -> str:
+        return f"scimtrail/{self.ledger_id}"
+
+    # -- writing -----------------------------------------------------------------
+    def _prepare(self, e: NewEntry) -> Prepared:
+        if not isinstance(e.kind, str) or not _KIND.match(e.kind) or len(e.kind) > 64:
+            raise InvalidInput(
+                f"entry kind {e.kind!r} is not a dotted lower-case name such as 'note' or "
+                "'scim.exchange'"
+            )
+        if not isinstance(e.actor, str) or not e.actor.strip():
+            raise InvalidInput("every entry needs an actor (who or what did this)")
+        if e.ref is not None and (not isinstance(e.ref, int) or e.ref < 1):
+            raise InvalidInput(f"ref must be a positive seq, not {e.ref!r}")
+        body = canonical_bytes(self.redactor.redact(e.payload))
+        salt = secrets.token_bytes(16)
+        return (e.kind, e.actor, e.run_id, e.ref, salt, body, payload_commitment(salt, body))
+
+    def append(
+        self,
+        kind: str,
+        payload: Any,
+        *,
+        actor: str,
+        run_id: str | None = None,
+        ref: int | None = None,
+    ) -> Appended:
+        """Append one entry durably; returns its seq, timestamp and link."""
+        return self.append_many([NewEntry(kind, payload, actor, run_id, ref)])[0]
+
+    def append_many(self, entries: Sequence[NewEntry]) -> list[Appended]:
+        """Append a batch in one transaction: all of it or none of it."""
+        prepared = [self._prepare(e) for e in entries]
+        if not prepared:
+            return []
+        return self._write(prepared)
+
+    def _write(
+        self,
+        prepared: Sequence[Prepared],
+        after: Callable[[Connection, list[Appended]], None] | None = None,
+        before: Callable[[Connection, int, Frontier, bytes], list[Prepared]] | None = None,
+    ) -> list[Appended]:
+        try:
+            with store.connect(self.engine, self.shown) as base:
+                conn = base.execution_options(**{store.WRITE: True})
+                with conn.begin():
+                    size, link, fbytes = conn.exec_driver_sql(self._read_head).one()
+                    frontier = Frontier.from_bytes(size, bytes(fbytes))
+                    link = bytes(link)
+                    if before is not None:
+                        prepared = list(prepared) + before(conn, size, frontier, link)
+                    ts = utc_now()
+                    rows: list[tuple[Any, ...]] = []
+                    nodes: list[tuple[int, int, bytes]] = []
+                    out: list[Appended] = []
+                    seq = size
+                    for kind, actor, run_id, ref, salt, body, phash in prepared:
+                        seq += 1
+                        entry = entry_bytes(seq, ts, kind, actor, run_id, ref, phash)
+                        leaf = leaf_hash(entry)
+                        new_link = link_hash(link, leaf)
+                        rows.append(
+                            (seq, ts, kind, actor, run_id, ref, phash, entry, leaf, link,
+                             new_link, salt, body, None)
+                        )  # fmt: skip
+                        for level, idx, h in frontier.append(leaf):
+                            if level >= NODE_LEVEL:
+                                nodes.append((level, idx, h))
+                        link = new_link
+                        out.append(Appended(seq, ts, new_link.hex()))
+                    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                    try:
+                        cur.executemany(self._insert_entry, rows)
+                        if nodes:
+                            cur.executemany(self._insert_node, nodes)
+                        cur.execute(self._update_head, (seq, link, frontier.to_bytes()))
+                    finally:
+                        cur.close()
+                    if after is not None:
+                        after(conn, out)
+                return out
+        except IntegrityError as exc:
+            raise LedgerError(
+                f"ledger {self.shown} refused the append: {_reason(exc)}",
+                "another writer may not be using scimtrail's lock; run `scimtrail ledger verify`",
+            ) from exc
+        except (OperationalError, DBAPIError) as exc:
+            raise DatabaseUnavailable(self.shown, _reason(exc)) from exc
+        except Exception as exc:
+            if _is_driver_error(exc):
+                raise DatabaseUnavailable(self.shown, str(exc).splitlines()[0]) from exc
+            raise
+
+    def erase(self, seq: int, *, reason: str, actor: str) -> Appended:
+        """Erase an entry's payload (privacy law); the erasure is itself an entry."""
+        if not reason.strip():
+            raise InvalidInput("an erasure needs a reason (e.g. 'GDPR art. 17 request #123')")
+        target = self.get(seq)
+        if target.kind in _UNERASABLE:
+            raise ErasureRefused(f"entry {seq} is a {target.kind} entry and cannot be erased")
+        if target.erased:
+            raise ErasureRefused(f"entry {seq} was already erased by entry {target.erased_by}")
+        prepared = self._prepare(
+            NewEntry(
+                "erasure",
+                {"erased_seq": seq, "reason": reason, "payload_hash": target.payload_hash},
+                actor,
+                ref=seq,
+            )
+        )
+
+        def clear(conn: Connection, out: list[Appended]) -> None:
+            conn.execute(
+                text(
+                    "UPDATE ledger_entries SET body = NULL, salt = NULL, erased_by = :by "
+                    "WHERE seq = :seq"
+                ),
+                {"by": out[0].seq, "seq": seq},
+            )
+
+        return self._write([prepared], after=clear)[0]
+
+    def checkpoint(self, key: Any, *, actor: str = "scimtrail") -> cpmod.Checkpoint:
+        """Sign the current head and record the checkpoint as the next entry."""
+        signed: list[cpmod.Checkpoint] = []
+
+        def sign_head(
+            conn: Connection, size: int, frontier: Frontier, link: bytes
+        ) -> list[Prepared]:
+            if size == 0:
+                raise InvalidInput("the ledger is empty: there is nothing to checkpoint")
+            cp = cpmod.sign(key, self.origin, size, frontier.root(), utc_now(), link)
+            signed.append(cp)
+            payload = cp.as_dict() | {"key": cpmod.fingerprint(key.public_key())}
+            return [self._prepare(NewEntry("checkpoint", payload, actor))]
+
+        self._write([], before=sign_head)
+        return signed[0]
+
+    # -- reading -----------------------------------------------------------------
+    def head(self) -> Head:
+        with store.connect(self.engine, self.shown) as conn:
+            size, link, fbytes = conn.exec_driver_sql(
+                "SELECT size, link, frontier FROM ledger_head WHERE id = 1"
+            ).one()
+        root = Frontier.from_bytes(size, bytes(fbytes)).root()
+        return Head(size, root.hex(), bytes(link).hex())
+
+    def get(self, seq: int) -> Entry:
+        found = list(self.entries(seq=seq))
+        if not found:
+            raise InvalidInput(f"there is no entry with seq {seq} in {self.shown}")
+        return found[0]
+
+    def entries(
+        self,
+        *,
+        seq: int | None = None,
+        kind: str | None = None,
+        run_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        after_seq: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Entry]:
+        """Entries in seq order, filtered; streams (constant memory)."""
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        for col, op, value in (
+            ("seq", "=", seq),
+            ("kind", "=", kind),
+            ("run_id", "=", run_id),
+            ("ts", ">=", since),
+            ("ts", "<", until),
+            ("seq", ">", after_seq),
+        ):
+            if value is not None:
+                name = f"p{len(params)}"
+                where.append(f"{col} {op} :{name}")
+                params[name] = value
+        sql = (
+            "SELECT seq, ts, kind, actor, run_id, ref, payload_hash, link, body, erased_by "
+            "FROM ledger_entries"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY seq"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with store.connect(self.engine, self.shown) as conn:
+            result = conn.execution_options(stream_results=True, yield_per=2000).execute(
+                text(sql), params
+            )
+            for s, ts, k, actor, run, ref, ph, link, body, erased_by in result:
+                yield Entry(
+                    s, ts, k, actor, run, ref,
+                    loads(body) if body is not None else None,
+                    bytes(ph).hex(), bytes(link).hex(), erased_by,
+                )  # fmt: skip
+
+    def rows(self, start: int = 1, end: int | None = None) -> Iterator[Row]:
+        """Stored rows in seq order from ``start`` to ``end`` inclusive, streaming."""
+        sql = f"SELECT {_COLS} FROM ledger_entries WHERE seq >= :a"
+        params: dict[str, int] = {"a": start}
+        if end is not None:
+            sql += " AND seq <= :b"
+            params["b"] = end
+        sql += " ORDER BY seq"
+        blobs = self.dialect == "postgresql"
+        with store.connect(self.engine, self.shown) as conn:
+            result = conn.execution_options(stream_results=True, yield_per=5000).execute(
+                text(sql), params
+            )
+            for part in result.partitions():
+                for r in part:
+                    if blobs:  # psycopg returns memoryview for bytea
+                        yield Row(
+                            r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]),
+                            bytes(r[8]), bytes(r[9]), bytes(r[10]),
+                            None if r[11] is None else bytes(r[11]),
+                            None if r[12] is None else bytes(r[12]), r[13],
+                        )  # fmt: skip
+                    else:
+                        yield Row(*r)
+
+    def checkpoints(self) -> list[cpmod.Checkpoint]:
+        return [
+            cpmod.parse(e.payload["note"], f"checkpoint entry {e.seq}")
+            for e in self.entries(kind="checkpoint")
+            if e.payload is not None
+        ]
+
+    # -- verification ------------------------------------------------------------
+    def verify(
+        self,
+        checkpoints: Iterable[cpmod.Checkpoint] = (),
+        pubkey: Any = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerifyResult:
+        """Recompute every hash, link and payload commitment; raise on the first fault."""
+        expected = []
+        for cp in checkpoints:
+            if cp.origin != self.origin:
+                raise CheckpointMismatch(
+                    Fault.REWRITTEN,
+                    f"checkpoint is for ledger {cp.origin!r}, this is {self.origin!r}",
+                )
+            if pubkey is not None:
+                cpmod.verify(cp, pubkey)
+            expected.append(ExpectedRoot(cp.size, cp.root, f"checkpoint of size {cp.size}"))
+        verifier = ChainVerifier(expected, checkpoint_check=checkpoint_checker(pubkey))
+        with store.connect(self.engine, self.shown) as conn:
+            head_size = conn.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1").scalar()
+        rows: Iterable[Row] = self.rows()
+        if progress is not None:
+            rows = _counting(rows, progress)
+        result = verifier.run(rows)
+        if head_size is not None and head_size > result.size:
+            raise CheckpointMismatch(
+                Fault.TRUNCATED,
+                f"the head records {head_size} entries but only {result.size} are stored",
+                seq=result.size + 1,
+            )
+        return result
+
+    # -- proofs ------------------------------------------------------------------
+    def subtree(self, start: int, end: int, conn: Connection | None = None) -> bytes:
+        """MTH of leaves [start, end) (0-based leaf indexes; seq = index + 1)."""
+        if conn is None:
+            with store.connect(self.engine, self.shown) as c:
+                return self.subtree(start, end, c)
+        n = end - start
+        if n & (n - 1) == 0 and start % n == 0:
+            level = n.bit_length() - 1
+            if level >= NODE_LEVEL:
+                found = conn.execute(
+                    text("SELECT hash FROM ledger_nodes WHERE level = :l AND idx = :i"),
+                    {"l": level, "i": start >> level},
+                ).scalar()
+                if found is not None:
+                    return bytes(found)
+            leaves = [
+                bytes(r[0])
+                for r in conn.execute(
+                    text(
+                        "SELECT leaf FROM ledger_entries WHERE seq > :a AND seq <= :b ORDER BY seq"
+                    ),
+                    {"a": start, "b": end},
+                )
+            ]
+            if len(leaves) != n:
+                raise LedgerTampered(start + len(leaves) + 1, Fault.ENTRY_MISSING, "leaf missing")
+            while len(leaves) > 1:
+                leaves = [node_hash(leaves[i], leaves[i + 1]) for i in range(0, len(leaves), 2)]
+            return leaves[0]
+        k = 1 << ((n - 1).bit_length() - 1)
+        return node_hash(self.subtree(start, start + k, conn), self.subtree(start + k, end, conn))
+
+    def size(self) -> int:
+        return self.head().size
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        if not 1 <= seq <= size:
+            raise InvalidInput(f"seq {seq} is not covered by a tree of size {size}")
+        if size > self.size():
+            raise InvalidInput(f"the ledger has fewer than {size} entries")
+        with store.connect(self.engine, self.shown) as conn:
+            return inclusion_path(seq - 1, size, lambda a, b: self.subtree(a, b, conn))
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        if not 0 < old <= new:
+            raise InvalidInput(f"no consistency proof from size {old} to size {new}")
+        if new > self.size():
+            raise InvalidInput(f"the ledger has fewer than {new} entries")
+        with store.connect(self.engine, self.shown) as conn:
+            return consistency_path(old, new, lambda a, b: self.subtree(a, b, conn))
+
+    def root_at(self, size: int) -> bytes:
+        with store.connect(self.engine, self.shown) as conn:
+            return self.subtree(0, size, conn)
+
+    def row(self, seq: int) -> Row:
+        found = list(self.rows(seq, seq))
+        if not found:
+            raise InvalidInput(f"there is no entry with seq {seq} in {self.shown}")
+        return found[0]
+
+
+def checkpoint_checker(pubkey: Any) -> Callable[[Row, ChainVerifier], None]:
+    """Check a checkpoint entry met in the chain against the tree computed so far."""
+
+    def check(row: Row, verifier: ChainVerifier) -> None:
+        assert row.body is not None
+        data = loads(row.body)
+        try:
+            cp = cpmod.parse(data["note"], f"checkpoint entry {row.seq}")
+        except (KeyError, TypeError, InvalidInput) as exc:
+            raise LedgerTampered(
+                row.seq, Fault.MALFORMED, "checkpoint entry is unreadable"
+            ) from exc
+        if cp.size != verifier.frontier.size or cp.root != verifier.frontier.root():
+            raise CheckpointMismatch(
+                Fault.REWRITTEN,
+                f"checkpoint entry {row.seq} signed a root for size {cp.size} that the "
+                "entries before it no longer produce",
+                seq=row.seq,
+            )
+        if pubkey is not None:
+            cpmod.verify(cp, pubkey, f"checkpoint entry {row.seq}")
+
+    return check
+
+
+def _counting(rows: Iterable[Row], progress: Callable[[int], None]) -> Iterator[Row]:
+    n = 0
+    for r in rows:
+        yield r
+        n += 1
+        if n % 10000 == 0:
+            progress(10000)
+    progress(n % 10000)
+
+
+def _reason(exc: Exception) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def _is_driver_error(exc: Exception) -> bool:
+    mod = type(exc).__module__
+    return mod.startswith(("sqlite3", "psycopg"))
+
+
+__all__ = ["GENESIS", "Ledger", "NewEntry", "utc_now"]
