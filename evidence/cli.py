@@ -196,5 +196,109 @@ def pubkey(
     )
 
 
-def _stderr(msg: str) -> None:
-    print(msg, file=sys.stderr)
+@app.command()
+def prove(
+    seq: Annotated[
+        int | None, typer.Option(help="Prove that this entry is in --checkpoint.")
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="The checkpoint the inclusion proof is against.")
+    ] = None,
+    from_cp: Annotated[
+        Path | None, typer.Option("--from", help="Older checkpoint (consistency proof).")
+    ] = None,
+    to_cp: Annotated[
+        Path | None, typer.Option("--to", help="Newer checkpoint (consistency proof).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the proof here (default: stdout).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Make an inclusion proof (--seq N --checkpoint FILE) or a consistency proof
+    (--from FILE --to FILE), verifiable offline with `verify-proof`."""
+    from evidence import proofs
+
+    inclusion_mode = seq is not None or checkpoint is not None
+    consistency_mode = from_cp is not None or to_cp is not None
+    if inclusion_mode == consistency_mode:
+        raise InvalidInput(
+            "give either --seq N --checkpoint FILE (inclusion) or --from FILE --to FILE "
+            "(consistency)"
+        )
+    with Ledger.open(db) as ledger:
+        if inclusion_mode:
+            if seq is None or checkpoint is None:
+                raise InvalidInput("an inclusion proof needs both --seq and --checkpoint")
+            proof = proofs.inclusion(ledger, seq, cpmod.read_file(checkpoint))
+        else:
+            if from_cp is None or to_cp is None:
+                raise InvalidInput("a consistency proof needs both --from and --to")
+            proof = proofs.consistency(ledger, cpmod.read_file(from_cp), cpmod.read_file(to_cp))
+    text = proofs.write(proof, out)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        typer.echo(f"{proof['type']} proof written to {out}", err=True)
+
+
+@app.command("verify-proof")
+def verify_proof(
+    proof_file: Annotated[Path, typer.Argument(help="A proof file made by `prove`.")],
+    pubkey: Annotated[
+        Path | None, typer.Option(help="Public key the checkpoints must be signed with.")
+    ] = None,
+) -> None:
+    """Check a proof file offline (no database); exit 3 if it does not verify."""
+    from evidence import proofs
+
+    key = cpmod.load_public_key(pubkey) if pubkey else None
+    message = proofs.verify(proofs.read(proof_file), key)
+    note = "" if key else " (signatures not checked: no --pubkey)"
+    typer.echo(f"OK: {message}{note}")
+
+
+@app.command()
+def export(
+    out: Annotated[Path, typer.Option(help="The JSON Lines file to write.")],
+    since: Annotated[
+        str | None,
+        typer.Option(help="First timestamp to include (ISO 8601, UTC), e.g. 2026-07-01."),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Exclude entries from this timestamp on, e.g. 2026-10-01.")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Export entries for an auditor (verify with `ledger verify --export FILE`)."""
+    from rich.progress import Progress
+
+    from evidence.export import export as do_export
+
+    with (
+        Ledger.open(db) as ledger,
+        Progress(transient=True, disable=not sys.stderr.isatty()) as bar,
+    ):
+        task = bar.add_task("exporting", total=ledger.head().size)
+        summary = do_export(
+            ledger, out, since=since, until=until, progress=lambda n: bar.advance(task, n)
+        )
+    typer.echo(
+        f"exported entries {summary.first_seq}..{summary.last_seq} ({summary.count}) to {out}; "
+        f"root {summary.root}"
+    )
+
+
+@app.command()
+def erase(
+    seq: Annotated[int, typer.Option(help="The entry whose payload must be erased.")],
+    reason: Annotated[str, typer.Option(help="Why (e.g. the privacy request reference).")],
+    actor: Annotated[
+        str | None, typer.Option(help="Who orders the erasure (default: you).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Erase an entry's personal data; the chain still verifies and the erasure is recorded."""
+    with Ledger.open(db) as ledger:
+        out = ledger.erase(seq, reason=reason, actor=actor or default_actor())
+    typer.echo(f"payload of seq {seq} erased; erasure recorded as seq {out.seq}")
