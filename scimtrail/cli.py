@@ -14,6 +14,7 @@ import typer
 
 from evidence.cli import app as ledger_app
 from evidence.errors import ScimtrailError
+from provisioner.cli import app as provision_app
 
 app = typer.Typer(
     name="scimtrail",
@@ -24,6 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(provision_app, name="provision")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
