@@ -414,17 +414,23 @@ def cached_ledger(n: int) -> tuple[str, float | None]:
 # -- scale: checkpoint, proofs, export, memory -----------------------------------------
 
 _RSS_CHILD = """
-import json, resource, sys, time
+import json, sys, time
 sys.path.insert(0, {root!r})
 from evidence.ledger import Ledger
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+def hwm():  # VmHWM is per address space; ru_maxrss would inherit the parent's peak
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+
 with Ledger.open({db!r}) as ledger:
+    ledger.head()
+    before = hwm()
     t0 = time.perf_counter()
     result = ledger.verify()
     dt = time.perf_counter() - t0
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({{"size": result.size, "seconds": dt, "rss_before_kib": before,
-                  "rss_peak_kib": after}}))
+                  "rss_peak_kib": hwm()}}))
 """
 
 

@@ -338,22 +338,47 @@ def negatives(t: TinyLedger) -> list[dict[str, Any]]:
         use_pubkey=True,
     )
 
-    rewritten = list(rows)
-    note = json.loads(rows[2].body or b"{}")
-    note["signed_off"] = False
-    rewritten[2] = _with_payload(rows[2], canonical_bytes(note))
-    rewritten = rechain(rewritten, 2)
+    rewritten = _resigned_rewrite(rows)
     add(
-        "re-hashed rewrite",
-        "entry 3 rewritten and every later hash recomputed (the strongest attack on a chain); "
-        "the genuine checkpoint of size 3 no longer matches",
+        "re-signed rewrite",
+        "entry 3 rewritten, every later hash recomputed and the checkpoint entry 4 re-signed "
+        "with another key (the strongest attack on a chain); the genuine checkpoint of size 3 "
+        "no longer matches",
         export_lines(rewritten),
         3,
         Fault.REWRITTEN,
         checkpoint=cp3.note,
         use_pubkey=True,
     )
+    add(
+        "re-signed rewrite, key only",
+        "the same file, checked with the ledger's public key but no kept checkpoint: the "
+        "re-signed checkpoint entry gives it away",
+        export_lines(rewritten),
+        4,
+        Fault.BAD_SIGNATURE,
+        use_pubkey=True,
+    )
     return out
+
+
+#: RFC 8032 §7.1 TEST 2 secret key: the attacker's key in the re-signed rewrite.
+ATTACKER_SEED_HEX = "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"
+
+
+def _resigned_rewrite(rows: list[Row]) -> list[Row]:
+    """Entry 3 changed, all later hashes recomputed, checkpoint entry 4 signed anew."""
+    out = list(rows)
+    note = json.loads(rows[2].body or b"{}")
+    note["signed_off"] = False
+    out[2] = _with_payload(rows[2], canonical_bytes(note))
+    out = rechain(out, 2)
+    attacker = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(ATTACKER_SEED_HEX))
+    root = root_of([r.leaf for r in out[:3]])
+    cp = cpmod.sign(attacker, ORIGIN, 3, root, ts_for(3).replace(".000000", ".500000"), out[2].link)
+    payload = cp.as_dict() | {"key": cpmod.fingerprint(attacker.public_key())}
+    out[3] = _with_payload(out[3], canonical_bytes(payload))
+    return rechain(out, 3)
 
 
 def _hex_row(t: TinyLedger, r: Row) -> dict[str, Any]:
@@ -509,7 +534,7 @@ def doc_blocks(v: dict[str, Any]) -> dict[str, str]:
     for e in v["entries"]:
         lines = [
             f"seq {e['seq']}  ts {e['ts']}  kind {e['kind']}  actor {e['actor']}  "
-            f"run {e['run_id']}  ref {e['ref']}",
+            f"run {json.dumps(e['run_id'])}  ref {json.dumps(e['ref'])}",
             f"payload (canonical, UTF-8)  {e['payload_canonical']}",
             f"salt                        {e['salt']}",
             f"SHA-256 input 03||salt||payload (hex)\n  {_wrap(e['commitment_input'])}",
@@ -542,7 +567,8 @@ def doc_blocks(v: dict[str, Any]) -> dict[str, str]:
             + "\n"
             + "\n".join(
                 [
-                    f"# signed bytes (hex): {cp['signed_body_hex']}",
+                    "# signed bytes (hex):",
+                    *(f"#   {line.strip()}" for line in _wrap(cp["signed_body_hex"]).split("\n")),
                     f"# key hint {cp['key_hint']}, Ed25519 signature {cp['signature']}",
                 ]
             )
@@ -554,17 +580,17 @@ def doc_blocks(v: dict[str, Any]) -> dict[str, str]:
     blocks["export"] = _fence(v["export"], "json")
     neg_lines = []
     for n in v["negative"]:
-        extra = (
-            f", with the checkpoint of size {_cp_size(n['checkpoint'])} and the key"
-            if (n["checkpoint"])
-            else ""
-        )
+        given = f"checkpoint of size {_cp_size(n['checkpoint'])}, key" if n["checkpoint"] else "-"
         neg_lines.append(
-            f"| {n['name']} | {n['description']}{extra} | {n['expect']['seq']} | "
+            f"| {n['name']} | {n['description']} | {given} | {n['expect']['seq']} | "
             f"{n['expect']['fault']} |"
         )
     blocks["negative"] = "\n".join(
-        ["| vector | tampering | first bad seq | fault |", "| --- | --- | --- | --- |", *neg_lines]
+        [
+            "| vector | tampering | auditor supplies | first bad seq | fault |",
+            "| --- | --- | --- | --- | --- |",
+            *neg_lines,
+        ]
     )
     return blocks
 
@@ -577,16 +603,21 @@ def _wrap(h: str, width: int = 96) -> str:
     return "\n  ".join(h[i : i + width] for i in range(0, len(h), width))
 
 
-_BLOCK = re.compile(r"(<!-- vector:(\w+) -->\n)(.*?)(\n<!-- /vector -->)", re.S)
+_BLOCK = re.compile(r"^(<!-- vector:(\w+) -->\n)(.*?)\n(<!-- /vector -->)$", re.S | re.M)
 
 
 def doc_vector_blocks(doc: str) -> dict[str, str]:
-    return {m.group(2): m.group(3) for m in _BLOCK.finditer(doc)}
+    found = {m.group(2): m.group(3) for m in _BLOCK.finditer(doc)}
+    if len(found) != doc.count("<!-- vector:"):
+        raise ValueError("a <!-- vector:NAME --> block in the doc is empty or not closed")
+    return found
 
 
 def render_doc(doc: str, blocks: dict[str, str]) -> str:
+    doc_vector_blocks(doc)  # refuse to rewrite a doc whose markers are broken
+
     def sub(m: re.Match[str]) -> str:
-        return m.group(1) + blocks[m.group(2)] + m.group(4)
+        return m.group(1) + blocks[m.group(2)] + "\n" + m.group(4)
 
     return _BLOCK.sub(sub, doc)
 
