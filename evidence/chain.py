@@ -184,7 +184,7 @@ class ChainVerifier:
         if claimed is None:
             raise self._fault(seq, Fault.ENTRY_CHANGED, "stored entry is not a valid JSON envelope")
         if claimed != seq:
-            if nxt is not None and _claimed_seq(nxt.entry) == seq:
+            if claimed > seq and nxt is not None and _claimed_seq(nxt.entry) == seq:
                 raise self._fault(
                     seq,
                     Fault.REORDERED,
@@ -200,6 +200,13 @@ class ChainVerifier:
                 f"the entry written as seq {claimed} now sits at seq {seq}",
             )
         if row.prev != self.link:
+            if nxt is not None and nxt.prev == self.link:
+                raise self._fault(
+                    seq,
+                    Fault.INSERTED,
+                    f"seq {seq} is not chained to seq {seq - 1}, but seq "
+                    f"{seq + 1} is: seq {seq} was inserted",
+                )
             if seq == 1:
                 raise self._fault(
                     seq, Fault.ENTRY_CHANGED, "the first entry does not start from genesis"

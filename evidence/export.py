@@ -20,6 +20,7 @@ docs/ledger-format.md is the normative description.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -50,14 +51,16 @@ def _seq_range(ledger: Ledger, since: str | None, until: str | None) -> tuple[in
     size = ledger.head().size
     if since is None and until is None:
         return 1, size
-    first = next(iter(ledger.entries(since=since, until=until, limit=1)), None)
+    with contextlib.closing(ledger.entries(since=since, until=until, limit=1)) as found:
+        first = next(found, None)
     if first is None:
         raise InvalidInput(f"no entries between {since or 'the start'} and {until or 'now'}")
     last = first.seq
-    for e in ledger.entries(since=since, until=until, after_seq=first.seq):
-        if e.seq != last + 1:
-            break  # timestamps are claims: keep the contiguous run starting at `first`
-        last = e.seq
+    with contextlib.closing(ledger.entries(since=since, until=until, after_seq=first.seq)) as rest:
+        for e in rest:
+            if e.seq != last + 1:
+                break  # timestamps are claims: keep the contiguous run starting at `first`
+            last = e.seq
     return first.seq, last
 
 
@@ -101,7 +104,7 @@ def export(
                 "until": until,
             },
         )
-        for row in ledger.rows(first, last) if last >= first else ():
+        for row in ledger.rows(first, last):
             _line(fh, row_to_json(row))
             frontier.append(row.leaf)
             link = row.link

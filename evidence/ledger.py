@@ -9,6 +9,7 @@ batch is all-or-nothing.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import uuid
@@ -310,7 +311,11 @@ class Ledger:
         after_seq: int | None = None,
         limit: int | None = None,
     ) -> Iterator[Entry]:
-        """Entries in seq order, filtered; streams (constant memory)."""
+        """Entries in seq order, filtered; streams (constant memory).
+
+        The iterator holds a database connection until exhausted: wrap it in
+        ``contextlib.closing`` when you may stop early.
+        """
         where: list[str] = []
         params: dict[str, Any] = {}
         for col, op, value in (
@@ -398,10 +403,9 @@ class Ledger:
         verifier = ChainVerifier(expected, checkpoint_check=checkpoint_checker(pubkey))
         with store.connect(self.engine, self.shown) as conn:
             head_size = conn.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1").scalar()
-        rows: Iterable[Row] = self.rows()
-        if progress is not None:
-            rows = _counting(rows, progress)
-        result = verifier.run(rows)
+        with contextlib.closing(self.rows()) as stored:
+            rows: Iterable[Row] = stored if progress is None else _counting(stored, progress)
+            result = verifier.run(rows)
         if head_size is not None and head_size > result.size:
             raise CheckpointMismatch(
                 Fault.TRUNCATED,
