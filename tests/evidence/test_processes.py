@@ -1,4 +1,4 @@
-"""Real processes: concurrent writers form one chain; a SIGKILLed writer loses whole batches only."""
+"""Real processes: concurrent writers form one chain; a killed writer loses whole batches."""
 
 from __future__ import annotations
 
