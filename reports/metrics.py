@@ -24,7 +24,7 @@ Definitions (``docs/evidence-kinds.md``, "Joining rules"):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -155,6 +155,31 @@ class Metrics:
     untested_changes: tuple[ConfigVersion, ...]
     erased_entries: int
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Everything, JSON-ready."""
+        out: dict[str, Any] = {
+            "period": self.period.as_dict(),
+            "sla": self.sla.as_dict(),
+            "summary": self.summary(),
+            "lag": asdict(self.lag),
+        }
+        for name in (
+            "leaver_rows",
+            "breaches",
+            "failed_operations",
+            "orphans",
+            "config_versions",
+            "untested_changes",
+        ):
+            out[name] = [asdict(x) for x in getattr(self, name)]
+        out["orphans_as_of"] = self.orphans_as_of
+        out["movers_diff_unknown"] = self.movers_diff_unknown
+        out["updates"] = self.updates
+        out["membership_changes"] = self.membership_changes
+        out["exchanges"] = self.exchanges
+        out["erased_entries"] = self.erased_entries
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The headline figures as a flat dict (CLI table, pack executive summary)."""

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 import typer
 
 from evidence.cli import app as ledger_app
+from evidence.collectors.cli import app as evidence_app
 from evidence.errors import ScimtrailError
 from provisioner.cli import app as provision_app
+from reports.cli import controls_app, report_app
 
 app = typer.Typer(
     name="scimtrail",
@@ -26,6 +28,9 @@ app = typer.Typer(
 )
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(provision_app, name="provision")
+app.add_typer(evidence_app, name="evidence")
+app.add_typer(report_app, name="report")
+app.add_typer(controls_app, name="controls")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
