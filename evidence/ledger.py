@@ -13,7 +13,7 @@ import contextlib
 import re
 import secrets
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -310,7 +310,7 @@ class Ledger:
         until: str | None = None,
         after_seq: int | None = None,
         limit: int | None = None,
-    ) -> Iterator[Entry]:
+    ) -> Generator[Entry, None, None]:
         """Entries in seq order, filtered; streams (constant memory).
 
         The iterator holds a database connection until exhausted: wrap it in
@@ -343,14 +343,19 @@ class Ledger:
             result = conn.execution_options(stream_results=True, yield_per=2000).execute(
                 text(sql), params
             )
-            for s, ts, k, actor, run, ref, ph, link, body, erased_by in result:
-                yield Entry(
-                    s, ts, k, actor, run, ref,
-                    loads(body) if body is not None else None,
-                    bytes(ph).hex(), bytes(link).hex(), erased_by,
-                )  # fmt: skip
+            with result:  # closes the server-side cursor even when the caller stops early
+                yield from self._entries_of(result)
 
-    def rows(self, start: int = 1, end: int | None = None) -> Iterator[Row]:
+    @staticmethod
+    def _entries_of(result: Any) -> Iterator[Entry]:
+        for s, ts, k, actor, run, ref, ph, link, body, erased_by in result:
+            yield Entry(
+                s, ts, k, actor, run, ref,
+                loads(body) if body is not None else None,
+                bytes(ph).hex(), bytes(link).hex(), erased_by,
+            )  # fmt: skip
+
+    def rows(self, start: int = 1, end: int | None = None) -> Generator[Row, None, None]:
         """Stored rows in seq order from ``start`` to ``end`` inclusive, streaming."""
         sql = f"SELECT {_COLS} FROM ledger_entries WHERE seq >= :a"
         params: dict[str, int] = {"a": start}
@@ -363,17 +368,22 @@ class Ledger:
             result = conn.execution_options(stream_results=True, yield_per=5000).execute(
                 text(sql), params
             )
-            for part in result.partitions():
-                for r in part:
-                    if blobs:  # psycopg returns memoryview for bytea
-                        yield Row(
-                            r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]),
-                            bytes(r[8]), bytes(r[9]), bytes(r[10]),
-                            None if r[11] is None else bytes(r[11]),
-                            None if r[12] is None else bytes(r[12]), r[13],
-                        )  # fmt: skip
-                    else:
-                        yield Row(*r)
+            with result:
+                yield from self._rows_of(result, blobs)
+
+    @staticmethod
+    def _rows_of(result: Any, blobs: bool) -> Iterator[Row]:
+        for part in result.partitions():
+            for r in part:
+                if blobs:  # psycopg returns memoryview for bytea
+                    yield Row(
+                        r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), bytes(r[7]),
+                        bytes(r[8]), bytes(r[9]), bytes(r[10]),
+                        None if r[11] is None else bytes(r[11]),
+                        None if r[12] is None else bytes(r[12]), r[13],
+                    )  # fmt: skip
+                else:
+                    yield Row(*r)
 
     def checkpoints(self) -> list[cpmod.Checkpoint]:
         return [
@@ -497,7 +507,10 @@ def checkpoint_checker(pubkey: Any) -> Callable[[Row, ChainVerifier], None]:
                 seq=row.seq,
             )
         if pubkey is not None:
-            cpmod.verify(cp, pubkey, f"checkpoint entry {row.seq}")
+            try:
+                cpmod.verify(cp, pubkey, f"checkpoint entry {row.seq}")
+            except CheckpointMismatch as exc:
+                raise CheckpointMismatch(exc.fault, exc.detail, seq=row.seq) from exc
 
     return check
 

@@ -123,7 +123,8 @@ def test_an_entry_inserted_in_the_middle_is_reported(ledger: Ledger) -> None:
         *shift,
         "INSERT INTO ledger_entries (seq, ts, kind, actor, run_id, ref, payload_hash, entry, leaf, "
         "prev, link, salt, body, erased_by) SELECT 3, ts, kind, 'mallory', run_id, ref, "
-        "payload_hash, entry, leaf, :p, :l, salt, body, erased_by FROM ledger_entries WHERE seq = 2",
+        "payload_hash, entry, leaf, :p, :l, salt, body, erased_by "
+        "FROM ledger_entries WHERE seq = 2",
         p=b"\x01" * 32,
         l=b"\x02" * 32,
     )
