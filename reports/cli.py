@@ -17,6 +17,7 @@ from reports.controls import load_catalogue
 from reports.coverage import compute_coverage, sla_of
 from reports.frames import load_frames
 from reports.metrics import Sla, compute_metrics
+from reports.pack_cli import pack, verify_pack
 from reports.periods import Period, resolve_period
 
 report_app = typer.Typer(
@@ -252,3 +253,7 @@ def list_cmd(
 
 def vars_of(obj: Any) -> dict[str, Any]:
     return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+report_app.command("pack")(pack)
+report_app.command("verify-pack")(verify_pack)
