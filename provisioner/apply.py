@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from evidence.ledger import Ledger
 from provisioner import mapping as mp
+from provisioner import state as syncstate
 from provisioner.config import Target
 from provisioner.errors import (
     ApprovalRequired,
@@ -128,6 +129,7 @@ def read_target(
             "Users", ctx={"operation": "read", "resource_type": "User"}
         ):
             state.add_user(res)
+        state.total = len(state.users)
     else:
         state.complete = False
         for ext in only:
@@ -153,7 +155,9 @@ class RunContext:
     today: date | None = None
     clock: Any = None
     mode: str = "apply"
+    full: bool = False  # read the whole target even when an incremental run is possible
     run_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    fingerprints: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -275,16 +279,48 @@ class _Run:
                 self.recorder.close()
 
 
+def _incremental(run: _Run, source: Source, rc: RunContext) -> tuple[frozenset[str], int] | None:
+    """The people to read for an incremental run, and the recorded account count."""
+    if rc.full:
+        return None
+    prev = syncstate.last_state(rc.ledger, rc.target.url, rc.mapping.sha256)
+    if prev is None:
+        return None
+    rc.fingerprints = syncstate.fingerprints(rc.mapping, source.records, rc.today or date.today())
+    total = run.client.count("Users", {"operation": "read", "resource_type": "User"})
+    if total != prev.get("total"):
+        return None  # the target was reset or changed out of band: read it all
+    return syncstate.changed(prev.get("people") or {}, rc.fingerprints), int(prev["total"])
+
+
 def _plan(run: _Run, source: Source, rc: RunContext, only: frozenset[str] | None) -> Plan:
     run.client.discover()
-    state = read_target(run.client, rc.mapping, only)
+    incremental = _incremental(run, source, rc) if only is None else None
+    people = only if incremental is None else incremental[0]
+    read = people
+    if people is not None:  # also read the accounts their references (managers) point to
+        key = rc.mapping.source.key
+        wanted = [r for r in source.records if r[key] in people]
+        read = people | {ref for r in wanted for ref in rc.mapping.refs(r)}
+    state = read_target(run.client, rc.mapping, read)
+    if incremental is not None:
+        state.total = incremental[1]
     opts = Options(
-        rc.today or date.today(), rc.target.adopt_by_username, rc.target.allow_delete, only
+        rc.today or date.today(), rc.target.adopt_by_username, rc.target.allow_delete, people
     )
     changes, problems = build(source.records, rc.mapping, state, opts)
-    active = sum(1 for u in state.users.values() if u.active and u.external_id)
+    if incremental is None:
+        active = sum(1 for u in state.users.values() if u.active and u.external_id)
+    else:
+        active = incremental[1]
     plan = Plan(
-        {"name": rc.target.name, "url": rc.target.url, "active_accounts": active},
+        {
+            "name": rc.target.name,
+            "url": rc.target.url,
+            "active_accounts": active,
+            "read": "full" if people is None else f"{len(people)} people",
+            "total": state.total,
+        },
         {"path": rc.mapping.path, "sha256": rc.mapping.sha256},
         source.describe(),
         changes,
@@ -483,6 +519,8 @@ def apply_run(
         ex = Executor(run.client, run.recorder, rc, plan, result)
         ex.execute(todo)
         result.ok = not result.failures
+        if result.ok and reviewed is None and only is None and source is not None:
+            _record_state(run, rc, source, plan, result)
         if result.failures and result.compensation is None:
             notify(
                 run.recorder,
@@ -499,6 +537,27 @@ def apply_run(
     except BaseException as exc:
         run.finish(result, exc)
         raise
+
+
+def _record_state(run: _Run, rc: RunContext, source: Source, plan: Plan, result: RunResult) -> None:
+    """After a successful full-source apply: the fingerprints for the next incremental run."""
+    fps = rc.fingerprints or syncstate.fingerprints(
+        rc.mapping, source.records, rc.today or date.today()
+    )
+    total = plan.target.get("total")
+    if total is None:
+        return
+    total = int(total) + result.counts.get("create", 0) - result.counts.get("delete", 0)
+    run.recorder.append(
+        syncstate.KIND,
+        {
+            "target": rc.target.url,
+            "mapping_sha256": rc.mapping.sha256,
+            "source_sha256": source.sha256,
+            "total": total,
+            "people": fps,
+        },
+    )
 
 
 def _fill_ids(changes: Sequence[Change], state: TargetState) -> None:
@@ -687,6 +746,9 @@ class Executor:
             if r.status == 409:
                 r = self._adopt(c, attrs, ctx)
             uid = str(r.resource.get("id") or "")
+            if not uid:  # a lenient server may answer 201 without a body: look it up
+                found = self._lookup_user(c.external_id, ctx)
+                uid = str(found.resource.get("id") or "") if found else ""
             if not uid:
                 raise ProvisionError(f"create of {c.external_id}: the answer carries no id")
             with self.lock:

@@ -377,6 +377,12 @@ class MappingFile:
                 out[r.target] = r.value(rec)
         return out
 
+    def refs(self, rec: Mapping[str, str]) -> set[str]:
+        """Employee ids this record refers to (its manager)."""
+        return {
+            v for r in self.rules if r.source == "ref" and (v := (rec.get(r.column) or "").strip())
+        }
+
     def groups_for(self, rec: Mapping[str, str]) -> dict[str, str]:
         """Desired groups of a record: externalId → displayName."""
         out: dict[str, str] = {}

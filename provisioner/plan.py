@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
@@ -81,6 +81,7 @@ class TargetState:
         self.groups_by_ext: dict[str, list[str]] = {}
         self.groups_by_name: dict[str, list[str]] = {}
         self.complete = True  # False when only a part was read (single person)
+        self.total: int | None = None  # accounts in the target, when known
 
     def add_user(self, res: Mapping[str, Any]) -> None:
         from provisioner.mapping import flatten
@@ -149,7 +150,12 @@ class Change:
     version: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        out = {}
+        for k in _CHANGE_FIELDS:
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Change:
@@ -177,6 +183,9 @@ class Change:
         if self.diff is not None:
             out["diff"] = self.diff
         return out
+
+
+_CHANGE_FIELDS = tuple(f.name for f in fields(Change))
 
 
 @dataclass(slots=True)
@@ -399,9 +408,11 @@ def build(
                     version=user.version,
                 )
             )
-    if opts.only is None and target.complete and m.lifecycle.missing == "deactivate":
+    if (opts.only is not None or target.complete) and m.lifecycle.missing == "deactivate":
         for ext, ids in sorted(target.by_ext.items()):
             if ext in seen_ext or len(ids) != 1:
+                continue
+            if opts.only is not None and ext not in opts.only:
                 continue
             u = target.users[ids[0]]
             if u.active:
@@ -423,10 +434,9 @@ def build(
     managed: dict[str, TargetGroup | None] = {}
     for g_ext, g_name in desired_groups.items():
         managed[g_ext] = target.group_for(g_ext, g_name)
-    if opts.only is None:
-        for tg in target.groups.values():
-            if tg.external_id and tg.external_id.startswith(prefixes):
-                managed.setdefault(tg.external_id, tg)
+    for tg in target.groups.values():  # removals stay limited to `only` people below
+        if tg.external_id and tg.external_id.startswith(prefixes):
+            managed.setdefault(tg.external_id, tg)
     for g_ext in sorted(managed):
         g = managed[g_ext]
         g_name = desired_groups.get(g_ext) or (g.display_name if g else g_ext)

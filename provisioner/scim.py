@@ -27,6 +27,7 @@ import email.utils
 import hashlib
 import json
 import random
+import re
 import socket
 import ssl
 import threading
@@ -62,7 +63,7 @@ _REQUEST_ID_HEADERS = (
     "x-correlation-id",
 )
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-_MAX_TEXT = 65536
+_MAX_TEXT = 1 << 22  # 4 MiB of text per body; longer ones keep their SHA-256
 
 
 # -- evidence --------------------------------------------------------------------------
@@ -165,22 +166,39 @@ class Recorder:
         self.flush()
 
 
-def _json_or_text(content: bytes, content_type: str) -> dict[str, Any]:
+_MAYBE_SECRET = re.compile(
+    rb"passw|secret|token|api.?key|private|passphrase|credential|bearer|basic ", re.IGNORECASE
+)
+
+
+def _body(content: bytes, content_type: str) -> tuple[dict[str, Any], Any]:
+    """How a body is recorded, and the body parsed for the caller (JSON, or None).
+
+    Bodies are recorded verbatim (``body_text``: the bytes on the wire as UTF-8), which
+    is both the most faithful evidence and cheap to canonicalise. A body that may carry
+    a secret (a word such as token, secret or password appears in it) is recorded
+    parsed (``body``) instead, so that the ledger's key-based redaction applies to it.
+    Form bodies (OAuth2 token requests) are always recorded parsed.
+    """
     if not content:
-        return {}
+        return {}, None
     ct = content_type.lower()
     if "form-urlencoded" in ct:
-        return {"body": dict(parse_qsl(content.decode("utf-8", "replace")))}
+        return {"body": dict(parse_qsl(content.decode("utf-8", "replace")))}, None
+    parsed: Any = None
     if "json" in ct or content[:1] in (b"{", b"["):
         try:
-            return {"body": json.loads(content)}
+            parsed = json.loads(content)
         except ValueError:
-            pass
+            parsed = None
+    if parsed is not None and _MAYBE_SECRET.search(content):
+        return {"body": parsed}, parsed
     text = content.decode("utf-8", "replace")
-    out: dict[str, Any] = {"body_text": text[:_MAX_TEXT], "body_bytes": len(content)}
+    out: dict[str, Any] = {"body_text": text[:_MAX_TEXT]}
     if len(text) > _MAX_TEXT:
+        out["body_bytes"] = len(content)
         out["body_sha256"] = hashlib.sha256(content).hexdigest()
-    return out
+    return out, parsed
 
 
 def _headers(h: httpx.Headers) -> dict[str, str]:
@@ -188,13 +206,19 @@ def _headers(h: httpx.Headers) -> dict[str, str]:
 
 
 # -- the outcome of one attempt, decided in one place -----------------------------------
-def decide(ctx: dict[str, Any], status: int | None, error: bool) -> str:
-    """ "ok", "retry" (the engine tries again or resolves) or "failed"."""
+def decide(ctx: dict[str, Any], status: int | None, error: bool, bad_body: bool = False) -> str:
+    """ "ok", "retry" (the engine tries again or resolves) or "failed".
+
+    ``bad_body``: a 2xx whose body should be a JSON object and is not (truncated, HTML):
+    never taken as an (empty) answer, retried like a 5xx.
+    """
     attempt = ctx.get("attempt", 1)
     more = attempt < ctx.get("max_attempts", 1)
     if error:
         return "retry" if more else "failed"
     assert status is not None
+    if bad_body and 200 <= status < 300:
+        return "retry" if more else "failed"
     if 200 <= status < 300 or status in ctx.get("ok_statuses", ()):
         return "ok"
     if status == 429 or status == 408 or status >= 500:
@@ -224,7 +248,7 @@ class RecordingTransport(httpx.BaseTransport):
             "url": str(request.url),
             "headers": _headers(request.headers),
         }
-        req_rec |= _json_or_text(request.content, request.headers.get("content-type", ""))
+        req_rec |= _body(request.content, request.headers.get("content-type", ""))[0]
         t0 = time.perf_counter()
         try:
             resp = self.inner.handle_request(request)
@@ -239,9 +263,12 @@ class RecordingTransport(httpx.BaseTransport):
         latency = (time.perf_counter() - t0) * 1000
         if self.pin:
             _check_pin(resp, self.pin, str(request.url.host))
-        ctx["decision"] = decide(ctx, resp.status_code, False)
         resp_rec: dict[str, Any] = {"status": resp.status_code, "headers": _headers(resp.headers)}
-        resp_rec |= _json_or_text(content, resp.headers.get("content-type", ""))
+        recorded, parsed = _body(content, resp.headers.get("content-type", ""))
+        resp_rec |= recorded
+        ctx["parsed"] = parsed
+        bad = bool(ctx.get("expect_json")) and not isinstance(parsed, dict)
+        ctx["decision"] = decide(ctx, resp.status_code, False, bad)
         rid = next((resp.headers[h] for h in _REQUEST_ID_HEADERS if h in resp.headers), None)
         self._record(ctx, req_rec, resp_rec, latency, rid)
         return httpx.Response(
@@ -267,7 +294,9 @@ class RecordingTransport(httpx.BaseTransport):
             "outcome": ctx.get("decision", "failed"),
             "request": req,
             "response": resp,
-            "latency_ms": round(latency, 3),
+            # integers keep the entry on the ledger's fast canonical path (no floats)
+            "latency_ms": round(latency),
+            "latency_us": round(latency * 1000),
             "request_id": rid,
         }
         for k in ("external_id", "employee_id", "scim_id", "plan_hash", "hr", "members", "group"):
@@ -480,6 +509,7 @@ class ScimClient:
         ok_statuses: Sequence[int] = (),
         resolve_statuses: Sequence[int] = (),
         landed: Callable[[], Result | None] | None = None,
+        expect_json: bool | None = None,
     ) -> Result:
         """Send with retries; 2xx/ok/resolve statuses return, anything else raises."""
         refreshed = False
@@ -501,6 +531,7 @@ class ScimClient:
                 "ok_statuses": tuple(ok_statuses),
                 "resolve_statuses": tuple(resolve_statuses),
                 "can_refresh": not refreshed,
+                "expect_json": method == "GET" if expect_json is None else expect_json,
             }
             if self.plan_hash and "plan_hash" not in x:
                 x["plan_hash"] = self.plan_hash
@@ -528,14 +559,16 @@ class ScimClient:
                 continue
             status = resp.status_code
             decision = x.get("decision")
-            result = Result(status, _parse(resp), resp.headers.get("etag"))
+            body_ = x.get("parsed")
+            result = Result(
+                status, body_ if body_ is not None else _parse(resp), resp.headers.get("etag")
+            )
             self.breaker.note(decision == "ok" or status in resolve_statuses, status)
             if decision == "ok" or (decision == "retry" and status in resolve_statuses):
                 return result
             if decision != "retry":
-                raise ScimRefused(
-                    self.target.name, method, "/" + path.lstrip("/"), status, result.detail()
-                )
+                detail = result.detail() if status >= 300 else "the body is not a JSON object"
+                raise ScimRefused(self.target.name, method, "/" + path.lstrip("/"), status, detail)
             if status == 401:
                 refreshed = True
                 if not self.credential.refresh():
@@ -581,7 +614,11 @@ class ScimClient:
     def discover(self) -> Capabilities:
         try:
             r = self.request(
-                "GET", "ServiceProviderConfig", {"operation": "read"}, ok_statuses=range(400, 500)
+                "GET",
+                "ServiceProviderConfig",
+                {"operation": "read"},
+                ok_statuses=range(400, 500),
+                expect_json=False,
             )
         except ScimRefused:
             return self.caps
@@ -634,6 +671,13 @@ class ScimClient:
             if total is not None and len(seen) >= total:
                 return
             start += len(items)
+
+    def count(self, resource: str, ctx: Mapping[str, Any]) -> int | None:
+        """totalResults of a one-item page (the incremental run's probe)."""
+        r = self.request(
+            "GET", resource, dict(ctx), params={"startIndex": 1, "count": 1}, ok_statuses=(404,)
+        )
+        return _int(r.resource.get("totalResults")) if r.status < 300 else None
 
     def find(
         self, resource: str, attr: str, value: str, ctx: Mapping[str, Any]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
@@ -131,6 +132,7 @@ def run_apply(
         transport: httpx.BaseTransport | None = None,
         t: Target | None = None,
         plan_only: bool = False,
+        full: bool = False,
         **kw: Any,
     ) -> RunResult:
         db = db or str(tmp_path / "ledger.db")
@@ -148,6 +150,7 @@ def run_apply(
             transport=transport or server.transport(),
             today=kw.pop("today", TODAY),
             clock=kw.pop("clock", None),
+            full=full,
         )
         if plan_only:
             return plan_run(rc, src)
@@ -165,3 +168,11 @@ def exchanges(ledger_db: str, run_id: str | None = None) -> list[dict[str, Any]]
 
 def writes(ledger_db: str, run_id: str) -> list[dict[str, Any]]:
     return [x for x in exchanges(ledger_db, run_id) if x["request"]["method"] != "GET"]
+
+
+def body(exchange: dict[str, Any], side: str = "request") -> Any:
+    """The body of a recorded exchange, whether recorded verbatim or parsed."""
+    part = exchange[side]
+    if "body" in part:
+        return part["body"]
+    return json.loads(part["body_text"]) if part.get("body_text") else None

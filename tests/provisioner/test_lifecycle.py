@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from evidence.ledger import Ledger
-from tests.provisioner.conftest import Server, person, writes
+from tests.provisioner.conftest import Server, body, exchanges, person, writes
 
 
 def staff() -> list[dict[str, str]]:
@@ -66,9 +66,7 @@ def test_full_lifecycle_converges_and_is_idempotent(run_apply, server: Server, d
     assert len(deact) == 1
     assert deact[0]["outcome"] == "ok"
     assert deact[0]["hr"] == {"status": "Terminated", "effective_date": "2026-11-30"}
-    assert deact[0]["request"]["body"]["Operations"] == [
-        {"op": "replace", "path": "active", "value": False}
-    ]
+    assert body(deact[0])["Operations"] == [{"op": "replace", "path": "active", "value": False}]
 
     # rehire: the same account comes back, no duplicate
     old_id = server.user("E3")["id"]
@@ -117,3 +115,27 @@ def test_example_files_provision_cleanly(run_apply, server: Server) -> None:
     assert "E1012" not in users, "terminated before the first sync: no account"
     assert "E1010" not in users, "on leave before the first sync: no account"
     assert server.user("E1001")["displayName"] == "محمد العتيبي"
+
+
+def test_incremental_runs_read_only_changed_people_and_plan_like_full_runs(
+    run_apply, server: Server, tmp_path: Path
+) -> None:
+    rows = staff()
+    assert run_apply(rows).ok
+    rows[1] = rows[1] | {"department": "IT Security"}
+    rows[2] = rows[2] | {"status": "Terminated", "termination_date": "2026-11-30"}
+    rows.append(person("E5", "Grace", "Kim", "Finance", "Accountant", manager_id="E3"))
+    full = run_apply(rows, plan_only=True, full=True)
+    inc = run_apply(rows, plan_only=True)
+    assert inc.plan.target["read"] == "3 people"
+    assert full.plan.target["read"] == "full"
+    assert [c.summary() for c in inc.plan.changes] == [c.summary() for c in full.plan.changes]
+    applied = run_apply(rows)
+    assert applied.ok, applied.failures
+    xs = [x for x in exchanges(str(tmp_path / "ledger.db"), applied.run_id)]
+    user_reads = [
+        x for x in xs if x["request"]["method"] == "GET" and "/Users" in x["request"]["url"]
+    ]
+    assert len(user_reads) == 1 + 3 + 1, "a count probe, a lookup per changed person, their manager"
+    assert server.user("E3")["active"] is False
+    assert server.groups_of("E2") == {"dept:it-security", "role:engineer"}
