@@ -145,8 +145,14 @@ def verify(
 
         result = verify_export(export, cps, key)
     else:
-        with Ledger.open(db) as ledger:
-            result = ledger.verify(cps, key)
+        from rich.progress import Progress
+
+        with (
+            Ledger.open(db) as ledger,
+            Progress(transient=True, disable=not sys.stderr.isatty()) as bar,
+        ):
+            task = bar.add_task("verifying", total=ledger.head().size)
+            result = ledger.verify(cps, key, progress=lambda n: bar.advance(task, n))
     extra = []
     if result.erased:
         extra.append(f"{result.erased} payloads erased")
