@@ -46,11 +46,14 @@ def test_429_storm_honours_retry_after_and_pauses_the_target(
 
 def test_retry_after_as_http_date_is_capped(run_apply, server: Server) -> None:
     faulty = Faulty(server.transport())
-    faulty.add(method="POST", path="/Groups", status=429,
-               headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"})  # fmt: skip
+    faulty.add(
+        method="POST",
+        path="/Groups",
+        status=429,
+        headers={"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"},
+    )
     clock = FakeClock()
-    r = run_apply(rows(), transport=faulty.transport(), clock=clock,
-                  t=target(retry_after_max_s=60))  # fmt: skip
+    r = run_apply(rows(), transport=faulty.transport(), clock=clock, t=target(retry_after_max_s=60))
     assert r.ok, r.failures
     assert max(clock.sleeps) == 60
 
@@ -59,8 +62,14 @@ def test_5xx_bursts_and_html_bodies_are_retried(run_apply, server: Server, tmp_p
     faulty = Faulty(server.transport())
     html = b"<html><body>502 Bad Gateway</body></html>"
     faulty.add(method="PATCH", path="/Groups", times=2, status=503)
-    faulty.add(method="GET", path="/Users", times=1, status=502, body=html,
-               headers={"Content-Type": "text/html"})  # fmt: skip
+    faulty.add(
+        method="GET",
+        path="/Users",
+        times=1,
+        status=502,
+        body=html,
+        headers={"Content-Type": "text/html"},
+    )
     r = run_apply(rows(), transport=faulty.transport(), clock=FakeClock())
     assert r.ok, r.failures
     assert server.groups_of("E1") == {"dept:engineering", "role:engineer"}
@@ -72,8 +81,14 @@ def test_5xx_bursts_and_html_bodies_are_retried(run_apply, server: Server, tmp_p
 def test_a_truncated_list_is_never_taken_for_an_empty_target(run_apply, server: Server) -> None:
     assert run_apply(rows()).ok
     faulty = Faulty(server.transport())
-    faulty.add(method="GET", path="/Users", times=2, status=200, body=b'{"Resources": [{"id',
-               headers={"Content-Type": "application/scim+json"})  # fmt: skip
+    faulty.add(
+        method="GET",
+        path="/Users",
+        times=2,
+        status=200,
+        body=b'{"Resources": [{"id',
+        headers={"Content-Type": "application/scim+json"},
+    )
     r = run_apply(rows(), transport=faulty.transport(), clock=FakeClock())
     assert r.ok, r.failures
     assert r.counts["create"] == 0
@@ -112,10 +127,13 @@ def test_a_post_that_did_not_land_is_sent_again_after_a_lookup(run_apply, server
 
 
 def test_409_on_create_adopts_the_existing_account_once(run_apply, server: Server) -> None:
-    existing = server.http.post("/Users", json={
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "sarah.mitchell@example.sa",
-    }).json()  # fmt: skip
+    existing = server.http.post(
+        "/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "sarah.mitchell@example.sa",
+        },
+    ).json()
     r = run_apply(rows(), clock=FakeClock())
     assert r.ok, r.failures
     assert server.user("E1")["id"] == existing["id"], "adopted, not duplicated"
@@ -126,10 +144,14 @@ def test_409_on_create_adopts_the_existing_account_once(run_apply, server: Serve
 def test_409_for_an_account_of_another_person_fails_without_looping(
     run_apply, server: Server
 ) -> None:
-    server.http.post("/Users", json={
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": "sarah.mitchell@example.sa", "externalId": "SOMEONE-ELSE",
-    })  # fmt: skip
+    server.http.post(
+        "/Users",
+        json={
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": "sarah.mitchell@example.sa",
+            "externalId": "SOMEONE-ELSE",
+        },
+    )
     r = run_apply(rows(), clock=FakeClock())
     assert not r.ok
     assert any(f.external_id == "E1" and "409" in f.error for f in r.failures)
@@ -167,8 +189,9 @@ def test_a_failed_change_past_retries_is_listed_and_nothing_is_half_applied(
 ) -> None:
     """E3's create fails for good: quarantine deactivates what the batch created."""
     faulty = Faulty(server.transport())
-    faulty.add(method="POST", path="/Users", times=1, status=400,
-               body=b'{"detail": "invalid value"}')  # fmt: skip
+    faulty.add(
+        method="POST", path="/Users", times=1, status=400, body=b'{"detail": "invalid value"}'
+    )
     notes = tmp_path / "notify.jsonl"
     t = target(concurrency=1, compensation="quarantine", notify_file=str(notes))
     r = run_apply(rows(), transport=faulty.transport(), clock=FakeClock(), t=t)
