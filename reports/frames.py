@@ -41,7 +41,7 @@ HISTORY_KINDS = (
 DEFAULT_REVIEW_KINDS = ("access_review.signoff", "note")
 MOVER_FIELDS = frozenset(
     {"department", "title", "manager", "groups", "costCenter", "division", "organization"}
-)
+)  # compared on the last path segment: enterprise.department → department
 
 EXCHANGE_COLUMNS = [
     "seq",
@@ -57,6 +57,7 @@ EXCHANGE_COLUMNS = [
     "hr_status",
     "plan_hash",
     "error",
+    "compensation",
 ]
 
 
@@ -133,6 +134,7 @@ class _Accumulator:
         )
         exts, emps, outs, atts = x["external_id"], x["employee_id"], x["outcome"], x["attempt"]
         effs, hrs, plans, errs = x["effective_date"], x["hr_status"], x["plan_hash"], x["error"]
+        comps = x["compensation"]
         intern = self._i
         for seq, ts, kind, actor, run_id, body in part:
             if body is None:
@@ -155,6 +157,7 @@ class _Accumulator:
                 effs.append(hr.get("effective_date") if hr else None)
                 hrs.append(intern(hr.get("status")) if hr else None)
                 plans.append(intern(p.get("plan_hash")) if op == "update" else None)
+                comps.append(p.get("compensation") is True)
                 if outcome == "failed":
                     resp = p.get("response") or {}
                     err = resp.get("error") or (
@@ -246,6 +249,7 @@ class _Accumulator:
                         "commit": p.get("commit"),
                         "suite": p.get("suite"),
                         "passed": bool(p.get("passed")),
+                        "dirty": bool(p.get("dirty")),
                         "tests": p.get("tests") or 0,
                         "failures": p.get("failures") or 0,
                         "errors": p.get("errors") or 0,
@@ -306,8 +310,10 @@ class _Accumulator:
         ex = pd.DataFrame(self.x, columns=EXCHANGE_COLUMNS, dtype=object)
         ex["seq"] = ex["seq"].astype("int64")
         ex["attempt"] = ex["attempt"].astype("int64")
+        ex["compensation"] = ex["compensation"].astype(bool)
         for col in ("operation", "resource_type", "outcome", "hr_status"):
             ex[col] = ex[col].astype("category")
+        _mark_compensations(ex, self.compensations)
         self.x = {}
         return Frames(
             period=period,
@@ -329,7 +335,18 @@ class _Accumulator:
             finished=_frame(self.finished, ["seq", "ts", "run_id", "ok", "requests", "failed"]),
             tests=_frame(
                 self.tests,
-                ["seq", "ts", "commit", "suite", "passed", "tests", "failures", "errors", "source"],
+                [
+                    "seq",
+                    "ts",
+                    "commit",
+                    "suite",
+                    "passed",
+                    "dirty",
+                    "tests",
+                    "failures",
+                    "errors",
+                    "source",
+                ],
             ),
             commits=_frame(
                 self.commits,
@@ -361,11 +378,37 @@ class _Accumulator:
         )
 
 
+def _mark_compensations(ex: pd.DataFrame, compensations: list[dict[str, Any]]) -> None:
+    """Flag the exchanges a ``compensation`` entry lists as its actions (same run, op, id)."""
+    keys = {
+        (c["run_id"], str(a.get("operation")), str(a.get("external_id")))
+        for c in compensations
+        for a in c["actions"]
+        if isinstance(a, dict)
+    }
+    if not keys or ex.empty:
+        return
+    runs = {k[0] for k in keys}
+    cand = ex[ex["run_id"].isin(runs)]
+    hit = [
+        i
+        for i, r, o, e in zip(
+            cand.index,
+            cand["run_id"],
+            cand["operation"].astype(str),
+            cand["external_id"],
+            strict=True,
+        )
+        if (r, o, str(e)) in keys
+    ]
+    ex.loc[hit, "compensation"] = True
+
+
 def _frame(rows: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
     # object dtype keeps None as None (pandas would otherwise infer str columns with NaN)
     df = pd.DataFrame(rows, columns=columns, dtype=object)
     df["seq"] = df["seq"].astype("int64")
-    for col in ("passed", "ok", "git_dirty", "merge"):
+    for col in ("passed", "dirty", "ok", "git_dirty", "merge"):
         if col in df:
             df[col] = df[col].astype(bool)
     return df

@@ -217,7 +217,7 @@ def metrics_from_frames(frames: Frames, sla: Sla) -> Metrics:
         cached: Metrics = frames.cache[key]
         return cached
     ex = frames.exchanges
-    ok = ex[ex["outcome"] == "ok"]
+    ok = ex[(ex["outcome"] == "ok") & ~ex["compensation"]]
     users = ok[ok["resource_type"].isna() | (ok["resource_type"] == "User")]
     joiners = int(users.loc[users["operation"] == "create", "external_id"].nunique())
     upd = users[users["operation"] == "update"]
@@ -258,7 +258,7 @@ def _movers(
         if diff is None:
             unknown.add(ext)
             movers.add(ext)
-        elif diff & MOVER_FIELDS:
+        elif {k.rsplit(".", 1)[-1] for k in diff} & MOVER_FIELDS:
             movers.add(ext)
     return len(movers), len(unknown)
 
@@ -282,7 +282,7 @@ def leavers(frames: Frames, sla: Sla) -> list[Leaver]:
     if cached is not None:
         return list(cached)
     ex = frames.exchanges
-    deact = ex[ex["operation"].isin(["deactivate", "delete"])]
+    deact = ex[ex["operation"].isin(["deactivate", "delete"]) & ~ex["compensation"]]
     deact = deact[deact["resource_type"].isna() | (deact["resource_type"] == "User")]
     ok = deact[deact["outcome"] == "ok"].drop_duplicates("external_id", keep="first")
     term_dates: dict[str, str] = {}
@@ -445,7 +445,8 @@ def config_versions(frames: Frames) -> list[ConfigVersion]:
     if runs.empty:
         return []
     since = frames.period.since
-    tests = frames.tests[frames.tests["passed"]] if not frames.tests.empty else frames.tests
+    t = frames.tests
+    tests = t[t["passed"] & ~t["dirty"]] if not t.empty else t  # dirty trees test no commit
     out: list[ConfigVersion] = []
     dirty = runs[runs["git_dirty"] | runs["git_commit"].isna()]
     clean = runs[~(runs["git_dirty"] | runs["git_commit"].isna())]

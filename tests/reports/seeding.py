@@ -68,7 +68,9 @@ class Seeder:
             actor="collector",
         )
 
-    def test_run(self, commit: str, *, passed: bool = True, tests: int = 12) -> int:
+    def test_run(
+        self, commit: str, *, passed: bool = True, tests: int = 12, dirty: bool = False
+    ) -> int:
         return self.add(
             "test.run",
             {
@@ -80,7 +82,8 @@ class Seeder:
                 "skipped": 0,
                 "passed": passed,
                 "duration_s": 1.5,
-                "source": "junit",
+                "source": "pytest-plugin" if dirty else "junit",
+                "dirty": dirty,
                 "failed_tests": [] if passed else ["t::x"],
             },
             actor="ci",

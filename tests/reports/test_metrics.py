@@ -98,3 +98,37 @@ def test_entries_outside_the_period_are_ignored(seeder: Seeder) -> None:
     m = compute_metrics(seeder.ledger, parse_period("2026-Q4"), RIYADH)
     assert (m.joiners, m.leavers, len(m.breaches), m.exchanges) == (0, 0, 0, 0)
     assert [o.user_name for o in m.orphans] == ["old.admin"]  # latest reconcile as of period end
+
+
+def test_compensating_deactivations_are_not_leavers(seeder: Seeder) -> None:
+    """A batch failed; the created account was quarantined (active:false) by compensation."""
+    seeder.at("2026-07-02T08:00:00").run("r5", "c5" * 20)
+    seeder.exchange("r5", "create", "u10")
+    seeder.exchange("r5", "create", "u11", outcome="failed")
+    seeder.exchange("r5", "deactivate", "u10")
+    seeder.add(
+        "compensation",
+        {
+            "run_id": "r5",
+            "policy": "quarantine",
+            "reason": "batch failed",
+            "actions": [
+                {"operation": "deactivate", "external_id": "u10", "scim_id": "s10", "outcome": "ok"}
+            ],
+        },
+        run_id="r5",
+    )
+    m = compute_metrics(seeder.ledger, Q3, RIYADH)
+    assert (m.joiners, m.leavers, len(m.breaches)) == (1, 0, 0)
+    assert [(f.external_id, f.resolution) for f in m.failed_operations] == [("u11", "open")]
+
+
+def test_a_test_run_on_a_dirty_tree_does_not_test_the_commit(seeder: Seeder) -> None:
+    c = "c8" * 20
+    seeder.at("2026-07-01T08:00:00").test_run(c, dirty=True)
+    seeder.at("2026-07-02T08:00:00").run("r8", c)
+    m = compute_metrics(seeder.ledger, Q3, RIYADH)
+    assert [(v.commit, v.status) for v in m.untested_changes] == [(c, "untested")]
+    seeder.at("2026-07-01T09:00:00").test_run(c)  # clean, but after first use
+    m = compute_metrics(seeder.ledger, Q3, RIYADH)
+    assert [v.status for v in m.config_versions] == ["tested after first use"]
