@@ -357,7 +357,7 @@ def serve(
 ) -> None:
     """Receive signed HR hire/change/terminate events and apply each one."""
     from provisioner.auth import SecretRef
-    from provisioner.webhook import Receiver, make_server
+    from provisioner.webhook import Receiver, apply_event, make_server
 
     t = _target(target, config, token_env, insecure_http)
     m = mp.load(mapping)
@@ -373,14 +373,3 @@ def serve(
         finally:
             server.server_close()
             receiver.close()
-
-
-def apply_event(event: dict[str, Any], t: Target, m: mp.MappingFile, ledger: Ledger) -> RunResult:
-    """Apply one accepted HR event for its person (the webhook's worker calls this)."""
-    record = dict(event["record"])
-    record.setdefault(m.source.key, str(event["employee_id"]))
-    if event["type"] == "terminate" and record.get(m.source.status) not in m.lifecycle.terminated:
-        record[m.source.status] = sorted(m.lifecycle.terminated)[0]
-    src = sources.from_records([record], m, f"hr-event:{event['event_id']}")
-    rc = RunContext(t, m, ledger, f"hr-webhook:{event['event_id']}", mode="serve")
-    return apply_run(rc, src, only=[record[m.source.key]])

@@ -23,13 +23,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from evidence.ledger import Ledger
+from provisioner import sources
+from provisioner.apply import RunContext, RunResult, apply_run
 from provisioner.auth import Secret
+from provisioner.config import Target
 from provisioner.errors import ProvisionError
+from provisioner.mapping import MappingFile
 
 EVENT_TYPES = ("hire", "change", "terminate")
 MAX_BODY = 1 << 20
@@ -162,6 +166,34 @@ class Receiver:
     def close(self) -> None:
         self.queue.put(None)
         self.worker.join(timeout=30)
+
+
+def apply_event(
+    event: dict[str, Any],
+    t: Target,
+    m: MappingFile,
+    ledger: Ledger,
+    *,
+    transport: Any = None,
+    today: date | None = None,
+) -> RunResult:
+    """Apply one accepted HR event for its person, through the normal plan/apply path."""
+    record = {str(k): "" if v is None else str(v) for k, v in dict(event["record"]).items()}
+    record.setdefault(m.source.key, str(event["employee_id"]))
+    if event["type"] == "terminate" and record.get(m.source.status) not in m.lifecycle.terminated:
+        record[m.source.status] = sorted(m.lifecycle.terminated)[0]
+    src = sources.from_records([record], m, f"hr-event:{event['event_id']}")
+    rc = RunContext(
+        t,
+        m,
+        ledger,
+        f"hr-webhook:{event['event_id']}",
+        transport=transport,
+        today=today,
+        mode="serve",
+    )
+    src.require_valid(False)
+    return apply_run(rc, src, only=[record[m.source.key]])
 
 
 def make_server(receiver: Receiver, host: str, port: int) -> ThreadingHTTPServer:
