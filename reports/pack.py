@@ -70,10 +70,27 @@ def event_row(seq: int, ts: str, run_id: str | None, p: Mapping[str, Any]) -> tu
     )  # fmt: skip
 
 
+def body_of(part: Any) -> dict[str, Any]:
+    """The JSON body of a recorded request or response (``body`` or ``body_text``)."""
+    if not isinstance(part, dict):
+        return {}
+    body = part.get("body")
+    if isinstance(body, dict):
+        return body
+    text = part.get("body_text")
+    if isinstance(text, str) and text.startswith("{"):
+        try:
+            parsed = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
 def _user_name(p: Mapping[str, Any]) -> str:
     for part in ("request", "response"):
-        body = (p.get(part) or {}).get("body") if isinstance(p.get(part), dict) else None
-        if isinstance(body, dict) and isinstance(body.get("userName"), str):
+        body = body_of(p.get(part))
+        if isinstance(body.get("userName"), str):
             return str(body["userName"])
     return ""
 
@@ -157,6 +174,8 @@ class Scan:
     readback: dict[str, tuple[bool, int]] = field(default_factory=dict)
     plan_diffs: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     hr_terminations: dict[str, int] = field(default_factory=dict)  # ext -> seq
+    deactivated: set[str] = field(default_factory=set)  # successful in the period
+    rehired: dict[str, int] = field(default_factory=dict)  # ext -> reactivating seq
     commits: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     tests: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
     runs_started: list[tuple[int, str, str | None, dict[str, Any]]] = field(default_factory=list)
@@ -222,7 +241,7 @@ def _track_state(out: Scan, seq: int, p: dict[str, Any]) -> None:
     name = _user_name(p)
     prev = out.state.get(ext)
     name = name or (prev[1] if prev else "")
-    body = (p.get("response") or {}).get("body") if isinstance(p.get("response"), dict) else None
+    body = body_of(p.get("response"))
     if op in ("read", "lookup"):
         if isinstance(body, dict) and isinstance(body.get("active"), bool):
             out.readback[ext] = (bool(body["active"]), seq)
@@ -245,6 +264,12 @@ def _collect(
     if kind == "scim.exchange":
         out.exchanges += 1
         stratum = classify(kind, p)
+        ext = str(p.get("external_id") or "")
+        if p.get("outcome") == "ok" and ext:
+            if p.get("operation") == "deactivate":
+                out.deactivated.add(ext)
+            elif p.get("operation") in ("reactivate", "create") and ext in out.deactivated:
+                out.rehired[ext] = seq
         if stratum is not None:
             out.events[stratum].append(event_row(seq, ts, run_id, p))
             if stratum == "movers":
@@ -385,6 +410,7 @@ class Reconciliation:
     terminated_not_deactivated: tuple[str, ...]
     deactivated_without_hr: tuple[str, ...]
     terminated_still_active: tuple[str, ...]
+    rehired: tuple[str, ...] = ()
 
     @property
     def differences(self) -> int:
@@ -420,7 +446,8 @@ def reconcile(s: Scan) -> Reconciliation:
         target_source=source,
         terminated_not_deactivated=tuple(sorted(hr - deact)),
         deactivated_without_hr=tuple(sorted(deact - hr)) if hr else (),
-        terminated_still_active=tuple(sorted(hr - inactive)),
+        terminated_still_active=tuple(sorted(hr - inactive - set(s.rehired))),
+        rehired=tuple(sorted(s.rehired)),
     )
 
 

@@ -7,6 +7,7 @@ rows; the template says how many rows were left to which attachment.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -105,7 +106,8 @@ def _trace(
     p = entry.payload if isinstance(entry.payload, dict) else {}
     ext = str(p.get("external_id") or "")
     req, resp, hr = _d(p.get("request")), _d(p.get("response")), _d(p.get("hr"))
-    body = _d(resp.get("body"))
+    body = packdata.body_of(resp)
+    sent = packdata.body_of(req)
     plan_hash = str(p.get("plan_hash") or "")
     plan_text, hr_text = "no plan recorded for this exchange", "not recorded on the exchange"
     if hr:
@@ -137,8 +139,8 @@ def _trace(
     if run is not None:
         src = _d(run[1].get("source"))
         source = (
-            f"{src.get('path', '?')} sha256 {str(src.get('sha256', ''))[:12]}… "
-            f"(run.started seq {run[0]})"
+            f"{Path(str(src.get('path', '?'))).name} (sha256 {str(src.get('sha256', ''))[:12]}…, "
+            f"run.started seq {run[0]})"
         )
     state = scan.readback.get(ext)
     now = scan.state.get(ext)
@@ -154,6 +156,7 @@ def _trace(
     return {
         "stratum": stratum, "seq": seq, "ts": entry.ts, "run_id": entry.run_id or "–",
         "external_id": ext or "–", "user_name": packdata.event_row(seq, entry.ts, None, p)[6],
+        "display_name": str(sent.get("displayName") or body.get("displayName") or ""),
         "hr": hr_text, "source": source, "plan": plan_text,
         "request": f"{req.get('method', '?')} {_path(req.get('url'))}",
         "response": f"{resp.get('status', '?')}; id {p.get('scim_id') or body.get('id') or '–'}"
@@ -317,7 +320,9 @@ def scimtrail_version() -> str:
         return "unknown"
 
 
+@functools.cache
 def scimtrail_git_sha() -> str:
+    """The commit of the code this process runs (read once: later commits are not it)."""
     env = os.environ.get("SCIMTRAIL_GIT_SHA")
     if env:
         return env

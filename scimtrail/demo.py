@@ -1,91 +1,579 @@
-"""`make demo`: the main job end to end on embedded defaults.
+"""`make demo`: the main job end to end, on a fresh machine, with nothing running.
 
-For now it shows the ledger working: create, append, verify, checkpoint, and a
-tampered copy detected. Later stages (provisioning against a loopback SCIM server,
-evidence collection, the audit pack) plug in here as they land.
+1. a new ledger and keys under ``--out``;
+2. a config repository (the attribute mapping under git), its tests run with pytest and
+   recorded (git commits, JUnit test run);
+3. a real ``scim2-server`` on a free loopback port;
+4. a synthetic HR history for the current quarter (a few hundred people: joiners,
+   movers, leavers, a rehire, a leaver HR reported late, one bad HR row), provisioned
+   in three runs through :func:`provisioner.api.provision`, the second one through a
+   storm of ``429 Too Many Requests`` (with ``Retry-After``) that it must survive;
+5. a config change, tested and deployed, used by the third run;
+6. the signed audit pack for the quarter, verified offline, plus a tampered copy that
+   must fail verification; the server is stopped; where the PDF is and what
+   verification said are printed.
+
+Ledger timestamps are real (the demo takes a minute); HR dates span the quarter.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import random
 import shutil
-import sqlite3
+import socket
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from evidence import checkpoint as cpmod
-from evidence.errors import IntegrityError
+from evidence.collectors.deploy import record_deploy
+from evidence.collectors.git import collect_git
+from evidence.collectors.junit import record_junit
+from evidence.errors import ScimtrailError
 from evidence.ledger import Ledger
-from evidence.model import NewEntry
+from provisioner.api import DEFAULT_MAPPING, provision
+from reports.pack_build import PackOptions, build_pack
+from reports.periods import parse_period
+from reports.sign import make_self_signed
+from reports.verify_pack import verify_pack
+
+BIN = Path(sys.executable).parent
+TOKEN = "demo-bearer-token-do-not-log"  # noqa: S105 - a throwaway token for a loopback server
+SEED = "demo-auditor-2026"
+FIRST = [
+    "محمد",
+    "Sarah",
+    "فاطمة",
+    "Omar",
+    "نورة",
+    "Liam",
+    "عبدالله",
+    "Chen",
+    "Aisha",
+    "Jean",
+    "خالد",
+    "Maria",
+    "ريم",
+    "Yusuf",
+    "Emma",
+    "سلمان",
+    "Priya",
+    "هند",
+    "Lucas",
+    "Layla",
+]
+LAST = [
+    "العتيبي",
+    "Mitchell",
+    "الزهراني",
+    "Haddad",
+    "القحطاني",
+    "O'Brien",
+    "الشمري",
+    "Wei",
+    "Rahman",
+    "Dupont",
+    "الحربي",
+    "Garcia",
+    "الدوسري",
+    "Khan",
+    "Schmidt",
+]
+LATIN = {
+    "محمد": "mohammed",
+    "فاطمة": "fatimah",
+    "نورة": "noura",
+    "عبدالله": "abdullah",
+    "خالد": "khalid",
+    "ريم": "reem",
+    "سلمان": "salman",
+    "هند": "hind",
+    "العتيبي": "alotaibi",
+    "الزهراني": "alzahrani",
+    "القحطاني": "alqahtani",
+    "الشمري": "alshammari",
+    "الحربي": "alharbi",
+    "الدوسري": "aldosari",
+}
+DEPARTMENTS = [
+    "Engineering",
+    "Finance",
+    "Sales",
+    "Operations",
+    "Human Resources",
+    "Legal",
+    "IT Security",
+]
+TITLES = ["Analyst", "Engineer", "Senior Engineer", "Manager", "Specialist", "Coordinator"]
+COLUMNS = [
+    "employee_id",
+    "first_name",
+    "last_name",
+    "email",
+    "department",
+    "job_title",
+    "status",
+    "hire_date",
+    "termination_date",
+    "manager_id",
+]
 
 
-def _say(step: str) -> None:
+def say(step: str) -> None:
     print(f"==> {step}", flush=True)
 
 
-def ledger_demo(out: Path) -> int:
-    db = out / "scimtrail.db"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    key_path = out / "keys" / "ledger-ed25519.pem"
-    _say(f"create ledger {db}")
-    Ledger.init(str(db))
-    with Ledger.open(str(db)) as ledger:
-        _say("append 1,000 SCIM exchanges in batches, and a manual access-review sign-off")
-        for batch in range(10):
-            ledger.append_many(
+# -- the SCIM server ------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def scim_server() -> Iterator[str]:
+    """A real scim2-server on a loopback port; stopped (by its pid) on the way out."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(BIN / "scim2-server"),
+            "--hostname",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--bearer-token",
+            TOKEN,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v2"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(
+                    f"{url}/ServiceProviderConfig",
+                    timeout=1,
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("scim2-server did not start")
+            time.sleep(0.2)
+        say(f"scim2-server (pid {proc.pid}) listening on {url}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        say(f"scim2-server (pid {proc.pid}) stopped")
+
+
+class StormTransport(httpx.BaseTransport):
+    """From the ``start``-th request on, answers everything with 429 + Retry-After for
+    ``seconds``, as a throttling target does; then lets requests through again."""
+
+    def __init__(self, inner: httpx.BaseTransport, start: int, seconds: float) -> None:
+        self.inner, self.start, self.seconds = inner, start, seconds
+        self.seen = 0
+        self.throttled = 0
+        self.until = 0.0
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            self.seen += 1
+            if self.seen == self.start:
+                self.until = time.monotonic() + self.seconds
+            storm = time.monotonic() < self.until
+            self.throttled += storm
+        if storm:
+            return httpx.Response(
+                429,
+                headers={"Retry-After": "1", "Content-Type": "application/scim+json"},
+                json={
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": "429",
+                    "detail": "Too many requests",
+                },
+                request=request,
+            )
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# -- the synthetic HR history ---------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Person:
+    emp: str
+    first: str
+    last: str
+    department: str
+    title: str
+    status: str = "Active"
+    hire: str = ""
+    term: str = ""
+    manager: str = ""
+
+    @property
+    def email(self) -> str:
+        first = LATIN.get(self.first, self.first).lower().replace("'", "")
+        last = LATIN.get(self.last, self.last).lower().replace("'", "")
+        return f"{first}.{last}.{self.emp[1:]}@example.sa"
+
+    def row(self) -> list[str]:
+        return [
+            self.emp,
+            self.first,
+            self.last,
+            self.email,
+            self.department,
+            self.title,
+            self.status,
+            self.hire,
+            self.term,
+            self.manager,
+        ]
+
+
+def write_hr(path: Path, people: list[Person], bad_row: bool = False) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(COLUMNS)
+        for p in people:
+            w.writerow(p.row())
+        if bad_row:
+            w.writerow(
                 [
-                    NewEntry(
-                        "scim.exchange",
-                        {
-                            "request": {
-                                "method": "POST",
-                                "url": "http://127.0.0.1/scim/v2/Users",
-                                "headers": {"Authorization": "Bearer demo-secret-token"},
-                                "body": {"userName": f"user{batch * 100 + i}@example.com"},
-                            },
-                            "response": {"status": 201},
-                        },
-                        "demo",
-                        run_id=f"demo-run-{batch}",
-                    )
-                    for i in range(100)
+                    "E9999",
+                    "Broken",
+                    "Row",
+                    "not-an-email",
+                    "Sales",
+                    "Analyst",
+                    "Active",
+                    "2026-13-45",
+                    "",
+                    "",
                 ]
             )
-        ledger.append("note", {"review": "Q3 access review", "signed_off": True}, actor="ciso")
-        key = cpmod.load_or_create_key(key_path)
-        cp = ledger.checkpoint(key, actor="demo")
-        (out / "checkpoint.txt").write_text(cp.note, encoding="utf-8")
-        _say(f"signed checkpoint: size {cp.size}, root {cp.root.hex()[:16]}…")
-        result = ledger.verify([cp], key.public_key())
-        _say(f"verify: OK: {result.size} entries, head {result.head_hex}")
-        stored = ledger.get(1).payload["request"]["headers"]["Authorization"]
-        _say(f"the bearer token was stored as {stored!r}")
-    copy = out / "tampered.db"
-    shutil.copy(db, copy)
-    _say("tamper with a copy: drop the append-only trigger and rewrite entry 42's actor")
-    con = sqlite3.connect(copy)
-    con.execute("DROP TRIGGER ledger_entries_no_update")
-    con.execute("UPDATE ledger_entries SET actor = 'mallory' WHERE seq = 42")
-    con.commit()
-    con.close()
+    return path
+
+
+@dataclass
+class History:
+    snapshots: list[Path]
+    joiners: int
+    movers: int
+    leavers: int
+    late: str
+    rehire: str
+
+
+def hr_history(out: Path, today: date, size: int = 300) -> History:
+    """Three HR exports of the quarter: the starting staff, then two sets of changes."""
+    rnd = random.Random(20261)
+    q_start = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    staff: dict[str, Person] = {}
+    for i in range(size):
+        emp = f"E{2000 + i}"
+        staff[emp] = Person(
+            emp,
+            rnd.choice(FIRST),
+            rnd.choice(LAST),
+            rnd.choice(DEPARTMENTS),
+            rnd.choice(TITLES),
+            hire=(q_start - timedelta(days=rnd.randint(30, 2000))).isoformat(),
+            manager="" if i < 10 else f"E{2000 + rnd.randint(0, 9)}",
+        )
+    snaps = [write_hr(out / "hr-1.csv", list(staff.values()))]
+    ids = list(staff)
+    # run 2: joiners during the quarter, movers, leavers effective today, one bad row
+    joiners = [f"E{2000 + size + i}" for i in range(15)]
+    for n, emp in enumerate(joiners):
+        staff[emp] = Person(
+            emp,
+            rnd.choice(FIRST),
+            rnd.choice(LAST),
+            rnd.choice(DEPARTMENTS),
+            rnd.choice(TITLES),
+            hire=(q_start + timedelta(days=n * 4)).isoformat(),
+            manager="E2001",
+        )
+    movers = rnd.sample(ids[10:], 20)
+    for emp in movers:
+        p = staff[emp]
+        dept = rnd.choice([d for d in DEPARTMENTS if d != p.department])
+        staff[emp] = replace(p, department=dept, title=rnd.choice(TITLES))
+    pool = [e for e in ids[10:] if e not in movers]
+    leavers = rnd.sample(pool, 10)
+    for emp in leavers:
+        staff[emp] = replace(staff[emp], status="Terminated", term=today.isoformat())
+    snaps.append(write_hr(out / "hr-2.csv", list(staff.values()), bad_row=True))
+    # run 3: a rehire, a leaver whose termination HR recorded a week late, more changes
+    rehire = leavers[0]
+    staff[rehire] = replace(staff[rehire], status="Active", term="", hire=today.isoformat())
+    late = next(e for e in pool if e not in leavers)
+    staff[late] = replace(
+        staff[late], status="Terminated", term=(today - timedelta(days=8)).isoformat()
+    )
+    more = rnd.sample([e for e in pool if e not in leavers and e != late], 4)
+    for emp in more:
+        staff[emp] = replace(staff[emp], status="Terminated", term=today.isoformat())
+    for emp in rnd.sample([e for e in ids[10:] if staff[e].status == "Active"], 10):
+        staff[emp] = replace(staff[emp], department=rnd.choice(DEPARTMENTS))
+    snaps.append(write_hr(out / "hr-3.csv", list(staff.values())))
+    return History(snaps, len(joiners), 30, len(leavers) + len(more) + 1, late, rehire)
+
+
+# -- the config repository, its tests and deployments ---------------------------------------
+CONFIG_TEST = '''"""Tests of the provisioning mapping (run by the demo, JUnit recorded)."""
+from pathlib import Path
+
+from provisioner import mapping
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def test_mapping_loads_and_keys_on_the_hr_employee_id():
+    m = mapping.load(HERE / "mapping.yaml")
+    assert m is not None
+
+
+def test_mapping_never_deletes_leavers():
+    assert "missing: deactivate" in (HERE / "mapping.yaml").read_text()
+'''
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "Huda Al-Harbi",
+        "GIT_AUTHOR_EMAIL": "huda@example.sa",
+        "GIT_COMMITTER_NAME": "Huda Al-Harbi",
+        "GIT_COMMITTER_EMAIL": "huda@example.sa",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def test_and_record(ledger: Ledger, repo: Path, junit_dir: Path, n: int) -> None:
+    xml = junit_dir / f"mapping-tests-{n}.xml"
+    subprocess.run(
+        [
+            str(BIN / "python"),
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--rootdir",
+            str(repo),
+            f"--junitxml={xml}",
+            str(repo / "tests"),
+        ],
+        check=True,
+        capture_output=True,
+        cwd=repo,
+    )
+    record_junit(ledger, xml, "HEAD", repo=repo, suite="mapping-tests", actor="ci")
+
+
+def config_repo(out: Path, ledger: Ledger, junit_dir: Path) -> Path:
+    repo = out / "config-repo"
+    (repo / "tests").mkdir(parents=True)
+    shutil.copy(DEFAULT_MAPPING, repo / "mapping.yaml")
+    (repo / "tests" / "test_mapping.py").write_text(CONFIG_TEST, encoding="utf-8")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", ".")
+    git(
+        repo,
+        "commit",
+        "-q",
+        "-m",
+        "Provisioning mapping for the HR export\n\nReviewed-by: Omar Haddad <omar@example.sa>",
+    )
+    collect_git(ledger, repo, actor="git-collector")
+    test_and_record(ledger, repo, junit_dir, 1)
+    return repo
+
+
+def change_config(repo: Path, ledger: Ledger, junit_dir: Path) -> str:
+    text = (repo / "mapping.yaml").read_text(encoding="utf-8")
+    text = text.replace("lead_days: 14", "lead_days: 7")
+    (repo / "mapping.yaml").write_text(text, encoding="utf-8")
+    git(
+        repo,
+        "commit",
+        "-q",
+        "-am",
+        "Accounts appear 7 days before the first day (was 14)"
+        "\n\nApproved-by: Omar Haddad <omar@example.sa>",
+    )
+    collect_git(ledger, repo, actor="git-collector")
+    test_and_record(ledger, repo, junit_dir, 2)
+    sha = git(repo, "rev-parse", "HEAD")
+    record_deploy(
+        ledger,
+        env="production",
+        commit=sha,
+        repo=repo,
+        job_url="https://ci.example.sa/jobs/4711",
+        actor="ci",
+    )
+    return sha
+
+
+# -- the main job ---------------------------------------------------------------------------
+def run(out: Path) -> int:
+    started = time.monotonic()
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    keys, junit_dir = out / "keys", out / "junit"
+    keys.mkdir()
+    junit_dir.mkdir()
+    db = str(out / "scimtrail.db")
+    today = datetime.now(UTC).date()
+    period = parse_period(f"{today.year}-Q{(today.month - 1) // 3 + 1}")
+    say(f"ledger {db}, keys in {keys}")
+    Ledger.init(db)
+    ledger_key = keys / "ledger-ed25519.pem"
+    cpmod.load_or_create_key(ledger_key)
+    (keys / "ledger.pub").write_bytes(cpmod.public_pem(cpmod.load_private_key(ledger_key)))
+    signer = make_self_signed(
+        keys / "pack-signer.key", keys / "pack-signer.pem", "scimtrail demo pack signer"
+    )
+    say(f"self-signed PDF signing certificate {signer.subject} (sha256 {signer.cert_sha256[:16]}…)")
+    with Ledger.open(db) as ledger:
+        repo = config_repo(out, ledger, junit_dir)
+        say(f"config repository {repo}: commit recorded, mapping tests run and recorded")
+    history = hr_history(out, today)
+    say(
+        f"synthetic HR history for {period.label}: {len(history.snapshots)} exports, "
+        f"{history.joiners} joiners, {history.movers} mover changes, {history.leavers} leavers "
+        f"(one reported late: {history.late}; one rehired: {history.rehire}), one bad row"
+    )
+    mapping = repo / "mapping.yaml"
+    with scim_server() as url:
+        common: dict[str, Any] = dict(
+            target_url=url,
+            db=db,
+            token=TOKEN,
+            mapping=mapping,
+            today=today,
+            actor="provisioner",
+            insecure_http=True,
+            concurrency=4,
+        )
+        r1 = provision(history.snapshots[0], **common)
+        say(f"run 1 (initial load): {_counts(r1)}")
+        storm = StormTransport(httpx.HTTPTransport(retries=0), start=40, seconds=2.5)
+        r2 = provision(history.snapshots[1], transport=storm, skip_invalid=True, **common)
+        say(
+            f"run 2 (through a 2.5 s storm of 429s: {storm.throttled} requests throttled, "
+            f"Retry-After: 1): {_counts(r2)}, {r2.retries} retries"
+        )
+        with Ledger.open(db) as ledger:
+            sha = change_config(repo, ledger, junit_dir)
+        say(f"config change {sha[:10]} committed, tested, deployed and recorded")
+        r3 = provision(history.snapshots[2], **common)
+        say(f"run 3 (rehire, late leaver): {_counts(r3)}")
+    options = PackOptions(
+        period=period,
+        seed=SEED,
+        organisation="Example Organisation (demo)",
+        junit_dir=junit_dir,
+        ledger_key=ledger_key,
+        pdf_key=keys / "pack-signer.key",
+        pdf_cert=keys / "pack-signer.pem",
+    )
+    pdf = out / f"audit-pack-{period.label}.pdf"
+    with Ledger.open(db) as ledger:
+        stored = _stored_token(ledger)
+        result = build_pack(ledger, options, pdf, progress=lambda m: say(f"pack: {m}"))
+    say(f"the bearer token was stored in the ledger as {stored!r}")
+    say(
+        f"audit pack {result.pack_id}: {result.pages} pages, {result.attachments} attachments, "
+        f"{result.exceptions} exceptions; unsigned sha256 {result.unsigned_sha256[:16]}…"
+    )
+    report = verify_pack(
+        pdf,
+        pubkey=keys / "ledger.pub",
+        cert=keys / "pack-signer.pem",
+        say=lambda m: print(f"    {m}"),
+    )
+    verdict = f"VERIFIED ({len(report.checks)} checks passed)"
+    tampered = out / "tampered-copy.pdf"
+    data = bytearray(pdf.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    tampered.write_bytes(bytes(data))
     try:
-        with Ledger.open(str(copy)) as tampered:
-            tampered.verify([cp], key.public_key())
-    except IntegrityError as exc:
-        _say(f"verify of the tampered copy: {exc.message}")
+        verify_pack(tampered, pubkey=keys / "ledger.pub", cert=keys / "pack-signer.pem")
+    except ScimtrailError as exc:
+        say(f"a copy with one byte changed is refused: {exc.message}")
     else:
         print("the tampered copy verified: this is a bug", file=sys.stderr)
         return 1
+    print()
+    print(f"Audit pack: {pdf.resolve()}")
+    print(f"Verification: {verdict}")
+    print(
+        f"Re-check it yourself: .venv/bin/scimtrail report verify-pack {pdf} "
+        f"--pubkey {keys / 'ledger.pub'} --cert {keys / 'pack-signer.pem'}"
+    )
+    print(f"Done in {time.monotonic() - started:.0f} s.")
     return 0
 
 
+def _counts(result: object) -> str:
+    counts = getattr(result, "counts", {}) or {}
+    shown = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    ok = "ok" if getattr(result, "ok", False) else "FAILED"
+    return f"{ok}: {shown or 'no changes'}"
+
+
+def _stored_token(ledger: Ledger) -> str:
+    for e in ledger.entries(kind="scim.exchange", limit=1):
+        headers = (e.payload or {}).get("request", {}).get("headers", {})
+        return str(headers.get("Authorization") or headers.get("authorization") or "absent")
+    return "absent"
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description="Run the scimtrail main job end to end.")
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    return ledger_demo(args.out)
+    try:
+        return run(args.out)
+    except ScimtrailError as exc:
+        print(f"error: {exc.diagnostics()}", file=sys.stderr)
+        return exc.exit_code
 
 
 if __name__ == "__main__":
