@@ -168,7 +168,12 @@ class _Accumulator:
                     errs.append(None)
             elif kind == "plan.recorded":
                 self._plan(seq, ts, p)
-            elif kind == "hr.event" and p.get("type") == "terminate":
+            elif (
+                kind == "hr.event"
+                and p.get("type") == "terminate"
+                and p.get("accepted", True) is not False
+                and p.get("signature_ok", True) is not False
+            ):
                 rec = p.get("record") or {}
                 self.terms.append(
                     {

@@ -132,3 +132,15 @@ def test_a_test_run_on_a_dirty_tree_does_not_test_the_commit(seeder: Seeder) -> 
     seeder.at("2026-07-01T09:00:00").test_run(c)  # clean, but after first use
     m = compute_metrics(seeder.ledger, Q3, RIYADH)
     assert [v.status for v in m.config_versions] == ["tested after first use"]
+
+
+def test_hr_termination_events_count_only_when_accepted(seeder: Seeder) -> None:
+    event = {"event_id": "ev1", "type": "terminate", "employee_id": "u20",
+             "record": {"effective_date": "2026-08-03"}, "received_at": "2026-08-03T08:00:00Z",
+             "signature_ok": True}  # fmt: skip
+    seeder.at("2026-08-03T08:00:00").add("hr.event", event)
+    seeder.add("hr.event", event | {"employee_id": "u21", "signature_ok": False, "accepted": False})
+    m = compute_metrics(seeder.ledger, Q3, RIYADH)
+    assert [(r.external_id, r.status, r.breach) for r in m.leaver_rows] == [
+        ("u20", "not deactivated", True)
+    ]
