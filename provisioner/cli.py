@@ -87,6 +87,10 @@ TodayOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FullOpt = Annotated[
+    bool,
+    typer.Option("--full", help="Read the whole target even when an incremental run is possible."),
+]
 
 
 def _target(spec: str, config: Path | None, token_env: str, insecure: bool) -> Target:
@@ -209,6 +213,7 @@ def plan(
     insecure_http: InsecureOpt = False,
     actor: ActorOpt = None,
     today: TodayOpt = None,
+    full: FullOpt = False,
     db: DbOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -217,7 +222,7 @@ def plan(
     m = mp.load(mapping)
     src = _source(source, m, skip_invalid)
     with Ledger.open(db) as ledger:
-        rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today))
+        rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today), full=full)
         if src is not None and src.rejected and not skip_invalid:
             refuse_invalid(rc, src)
         result = plan_run(rc, src, only=person)
@@ -266,6 +271,7 @@ def apply(
     insecure_http: InsecureOpt = False,
     actor: ActorOpt = None,
     today: TodayOpt = None,
+    full: FullOpt = False,
     db: DbOpt = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -279,7 +285,9 @@ def apply(
     src = _source(source, m, skip_invalid) if source is not None else None
     bar, update = _progress(not quiet)
     with Ledger.open(db) as ledger:
-        rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today), progress=update)
+        rc = RunContext(
+            t, m, ledger, default_actor(actor), today=_today(today), progress=update, full=full
+        )
         if src is not None and src.rejected and not skip_invalid:
             refuse_invalid(rc, src)
         if bar is not None:

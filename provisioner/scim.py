@@ -299,7 +299,16 @@ class RecordingTransport(httpx.BaseTransport):
             "latency_us": round(latency * 1000),
             "request_id": rid,
         }
-        for k in ("external_id", "employee_id", "scim_id", "plan_hash", "hr", "members", "group"):
+        for k in (
+            "external_id",
+            "employee_id",
+            "scim_id",
+            "plan_hash",
+            "hr",
+            "members",
+            "group",
+            "compensation",
+        ):
             v = ctx.get(k)
             if v is not None:
                 payload[k] = v

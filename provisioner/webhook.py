@@ -32,7 +32,7 @@ from provisioner import sources
 from provisioner.apply import RunContext, RunResult, apply_run
 from provisioner.auth import Secret
 from provisioner.config import Target
-from provisioner.errors import ProvisionError
+from provisioner.errors import ConfigError, ProvisionError
 from provisioner.mapping import MappingFile
 
 EVENT_TYPES = ("hire", "change", "terminate")
@@ -233,4 +233,10 @@ def make_server(receiver: Receiver, host: str, port: int) -> ThreadingHTTPServer
         def do_GET(self) -> None:
             self._answer(200 if self.path == "/healthz" else 404, {"ok": self.path == "/healthz"})
 
-    return ThreadingHTTPServer((host, port), Handler)
+    try:
+        return ThreadingHTTPServer((host, port), Handler)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port}: {exc.strerror}",
+            "choose another --port, or stop what is listening there",
+        ) from None

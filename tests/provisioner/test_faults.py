@@ -204,6 +204,10 @@ def test_a_failed_change_past_retries_is_listed_and_nothing_is_half_applied(
     sent = [json.loads(line) for line in notes.read_text(encoding="utf-8").splitlines()]
     assert sent, "HR / security operations were notified"
     assert all(n["policy"] == "quarantine" for n in sent)
+    xs = exchanges(str(tmp_path / "ledger.db"), r.run_id)
+    quarantined = [x for x in xs if x.get("compensation")]
+    assert quarantined
+    assert all(x["operation"] == "deactivate" for x in quarantined)
     assert any(a["external_id"] == "E2" for n in sent for a in n["actions"])
 
 
