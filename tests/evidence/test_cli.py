@@ -97,7 +97,8 @@ def test_verify_exits_3_and_names_the_seq_when_the_database_was_tampered(
     code, out, err = run(capsys, "ledger", "verify", "--db", db)
     assert code == 3
     assert "TAMPERED at seq 4: payload changed" in err
-    assert "Traceback" not in err and out == ""
+    assert "Traceback" not in err
+    assert out == ""
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,8 @@ def test_bad_input_gets_one_clear_line_and_writes_nothing(
     code, _, err = run(capsys, "ledger", *argv, "--db", db)
     assert code == 1
     assert message in err
-    assert err.startswith("error: ") and "Traceback" not in err
+    assert err.startswith("error: ")
+    assert "Traceback" not in err
     with Ledger.open(db) as ledger:
         assert ledger.verify().size == 1
 
