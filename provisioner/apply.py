@@ -15,6 +15,7 @@ import contextlib
 import json
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -77,10 +78,17 @@ def read_target(
         state.total = len(state.users)
     else:
         state.complete = False
-        for ext in only:
+
+        def lookup(ext: str) -> list[dict[str, Any]]:
             ctx = {"operation": "lookup", "resource_type": "User", "external_id": ext}
-            for res in client.find("Users", "externalId", ext, ctx):
-                state.add_user(res)
+            return client.find("Users", "externalId", ext, ctx)
+
+        people = sorted(only)
+        workers = max(1, min(client.target.concurrency, len(people)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="scimtrail-read") as pool:
+            for found in pool.map(lookup, people):  # in order: the state is deterministic
+                for res in found:
+                    state.add_user(res)
     for res in client.iter_resources("Groups", ctx={"operation": "read", "resource_type": "Group"}):
         state.add_group(res)
     return state
