@@ -14,14 +14,14 @@ period and the options, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from evidence import checkpoint as cpmod
 from evidence import proofs
@@ -130,11 +130,12 @@ def export_bytes(ledger: Ledger, first: int, last: int, exported_at: str, period
     fixed ``exported_at`` so the bytes are reproducible."""
     frontier = _frontier_before(ledger, first - 1)
     prev = ledger.row(first - 1).link if first > 1 else bytes(32)
-    buf = io.StringIO()
+    lines: list[bytes] = []
 
     def line(obj: dict[str, Any]) -> None:
-        buf.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
-        buf.write("\n")
+        lines.append(
+            orjson.dumps(obj) + b"\n"
+        )  # same bytes as json.dumps(separators=(",", ":"), ensure_ascii=False)
 
     line(
         {
@@ -152,7 +153,7 @@ def export_bytes(ledger: Ledger, first: int, last: int, exported_at: str, period
         link = row.link
         count += 1
     line({"type": "footer", "count": count, "head_link": link.hex(), "root": frontier.root().hex()})
-    return buf.getvalue().encode("utf-8")
+    return b"".join(lines)
 
 
 def verify_and_scan(
