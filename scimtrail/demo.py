@@ -130,6 +130,10 @@ COLUMNS = [
 ]
 
 
+class DemoFailed(Exception):
+    """A step of the demo could not be done; the message says which and why."""
+
+
 def say(step: str) -> None:
     print(f"==> {step}", flush=True)
 
@@ -173,7 +177,7 @@ def scim_server() -> Iterator[str]:
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("scim2-server did not start")
+                raise DemoFailed(f"scim2-server did not start on port {port}")
             time.sleep(0.2)
         say(f"scim2-server (pid {proc.pid}) listening on {url}")
         yield url
@@ -382,25 +386,13 @@ def git(repo: Path, *args: str) -> str:
 
 def test_and_record(ledger: Ledger, repo: Path, junit_dir: Path, n: int) -> None:
     xml = junit_dir / f"mapping-tests-{n}.xml"
-    subprocess.run(
-        [
-            str(BIN / "python"),
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-o",
-            "addopts=",
-            "--rootdir",
-            str(repo),
-            f"--junitxml={xml}",
-            str(repo / "tests"),
-        ],
-        check=True,
-        capture_output=True,
-        cwd=repo,
-    )
+    done = subprocess.run(
+        [str(BIN / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+         "--rootdir", str(repo), f"--junitxml={xml}", str(repo / "tests")],
+        capture_output=True, text=True, cwd=repo, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise DemoFailed(f"the mapping tests failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     record_junit(ledger, xml, "HEAD", repo=repo, suite="mapping-tests", actor="ci")
 
 
@@ -452,6 +444,7 @@ def change_config(repo: Path, ledger: Ledger, junit_dir: Path) -> str:
 # -- the main job ---------------------------------------------------------------------------
 def run(out: Path) -> int:
     started = time.monotonic()
+    out = out.resolve()
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -574,6 +567,9 @@ def main(argv: list[str] | None = None) -> int:
     except ScimtrailError as exc:
         print(f"error: {exc.diagnostics()}", file=sys.stderr)
         return exc.exit_code
+    except (DemoFailed, OSError, subprocess.CalledProcessError) as exc:
+        print(f"error: the demo stopped: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
