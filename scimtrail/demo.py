@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import random
 import shutil
 import socket
@@ -49,6 +50,7 @@ from reports.sign import make_self_signed
 from reports.verify_pack import verify_pack
 
 BIN = Path(sys.executable).parent
+TOKEN_ENV = "SCIMTRAIL_DEMO_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 TOKEN = "demo-bearer-token-do-not-log"  # noqa: S105 - a throwaway token for a loopback server
 SEED = "demo-auditor-2026"
 FIRST = [
@@ -441,6 +443,31 @@ def change_config(repo: Path, ledger: Ledger, junit_dir: Path) -> str:
     return sha
 
 
+def record_management(ledger: Ledger, late: str) -> None:
+    """What people record by hand: the quarter's access review and an exception response."""
+    ledger.append(
+        "note",
+        {"review": "Quarterly access review of the SCIM target", "signed_off": True,
+         "scope": "all active accounts", "reviewer": "Head of IAM"},
+        actor="head-of-iam",
+    )  # fmt: skip
+    seq = next(
+        e.seq
+        for e in ledger.entries(kind="scim.exchange")
+        if e.payload.get("operation") == "deactivate"
+        and e.payload.get("external_id") == late
+        and e.payload.get("outcome") == "ok"
+    )
+    ledger.append(
+        "note",
+        {"exception_id": f"EX-SLA-{seq}", "owner": "HR Operations lead", "status": "remediated",
+         "cause": "HR entered the termination eight days after its effective date",
+         "action": "terminations now reach scimtrail by webhook on the day HR enters them",
+         "due": "2027-01-15"},
+        actor="head-of-iam",
+    )  # fmt: skip
+
+
 # -- the main job ---------------------------------------------------------------------------
 def run(out: Path) -> int:
     started = time.monotonic()
@@ -474,10 +501,11 @@ def run(out: Path) -> int:
     )
     mapping = repo / "mapping.yaml"
     with scim_server() as url:
+        os.environ[TOKEN_ENV] = TOKEN  # the token comes from the environment, as in CI
         common: dict[str, Any] = dict(
             target_url=url,
             db=db,
-            token=TOKEN,
+            auth={"method": "env", "env": TOKEN_ENV},
             mapping=mapping,
             today=today,
             actor="provisioner",
@@ -497,6 +525,9 @@ def run(out: Path) -> int:
         say(f"config change {sha[:10]} committed, tested, deployed and recorded")
         r3 = provision(history.snapshots[2], **common)
         say(f"run 3 (rehire, late leaver): {_counts(r3)}")
+    with Ledger.open(db) as ledger:
+        record_management(ledger, history.late)
+    say("access review sign-off and the management response to the late leaver recorded")
     options = PackOptions(
         period=period,
         seed=SEED,
