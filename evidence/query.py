@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import func, select
 
 from evidence import store
+from evidence.errors import DatabaseUnavailable
 from evidence.ledger import Ledger
 from evidence.tables import ledger_entries
 
@@ -38,36 +40,55 @@ def stream(
     """Batches of raw rows of the given kinds, ``since <= ts < until``, in seq order.
 
     ``after_seq``/``until_seq`` bound seq (exclusive / inclusive). Timestamps are the
-    ledger's ISO 8601 UTC strings, which compare correctly as text.
+    ledger's ISO 8601 UTC strings, which compare correctly as text. Rows come straight
+    from the driver's cursor (a server-side cursor on PostgreSQL), without SQLAlchemy's
+    per-row processing: this is the hot path of every report.
     """
     kinds = sorted(set(kinds))
     if not kinds:
         return
-    cond: list[ColumnElement[bool]] = [_t.kind.in_(kinds)]
-    if since is not None:
-        cond.append(_t.ts >= since)
-    if until is not None:
-        cond.append(_t.ts < until)
-    if after_seq is not None:
-        cond.append(_t.seq > after_seq)
-    if until_seq is not None:
-        cond.append(_t.seq <= until_seq)
-    query = (
-        select(_t.seq, _t.ts, _t.kind, _t.actor, _t.run_id, _t.body)
-        .where(and_(*cond))
-        .order_by(_t.seq)
+    pg = ledger.dialect == "postgresql"
+    ph = "%s" if pg else "?"
+    where = [f"kind IN ({', '.join([ph] * len(kinds))})"]
+    params: list[Any] = list(kinds)
+    for col, op, value in (
+        ("ts", ">=", since),
+        ("ts", "<", until),
+        ("seq", ">", after_seq),
+        ("seq", "<=", until_seq),
+    ):
+        if value is not None:
+            where.append(f"{col} {op} {ph}")
+            params.append(value)
+    sql = (
+        "SELECT seq, ts, kind, actor, run_id, body FROM ledger_entries WHERE "  # noqa: S608
+        + " AND ".join(where)
+        + " ORDER BY seq"
     )
-    blobs = ledger.dialect == "postgresql"
     with store.connect(ledger.engine, ledger.shown) as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch).execute(query)
-        for part in result.partitions():
-            if blobs:  # psycopg hands out memoryview for bytea
-                yield [
-                    (r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bytes(r[5]))
-                    for r in part
-                ]
+        raw: Any = conn.connection.driver_connection
+        try:
+            if pg:
+                with raw.transaction(), raw.cursor(name="scimtrail_stream") as cur:
+                    cur.itersize = batch
+                    cur.execute(sql, params)
+                    while part := cur.fetchmany(batch):
+                        yield [
+                            (r[0], r[1], r[2], r[3], r[4], None if r[5] is None else bytes(r[5]))
+                            for r in part
+                        ]
             else:
-                yield [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in part]
+                cur = raw.cursor()
+                try:
+                    cur.execute(sql, params)
+                    while part := cur.fetchmany(batch):
+                        yield part
+                finally:
+                    cur.close()
+        except Exception as exc:
+            if type(exc).__module__.startswith(("sqlite3", "psycopg")):
+                raise DatabaseUnavailable(ledger.shown, str(exc).splitlines()[0]) from exc
+            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +100,7 @@ class Stats:
     last_seq: int | None
     first_ts: str | None
     last_ts: str | None
-    erased: int
+    erased: int  # erasure entries (payloads erased)
 
     @property
     def gapless(self) -> bool:
@@ -87,17 +108,14 @@ class Stats:
 
 
 def stats(ledger: Ledger) -> Stats:
-    """Count, seq range, ts range and erased payloads of the whole ledger."""
-    query = select(
-        func.count(),
-        func.min(_t.seq),
-        func.max(_t.seq),
-        func.min(_t.ts),
-        func.max(_t.ts),
-        func.count(_t.erased_by),
-    )
+    """Count, seq range, ts range and erasures of the whole ledger (index-only queries)."""
     with store.connect(ledger.engine, ledger.shown) as conn:
-        count, s0, s1, t0, t1, erased = conn.execute(query).one()
+        count = conn.execute(select(func.count()).select_from(ledger_entries)).scalar_one()
+        s0, s1 = conn.execute(select(func.min(_t.seq), func.max(_t.seq))).one()
+        t0, t1 = conn.execute(select(func.min(_t.ts), func.max(_t.ts))).one()
+        erased = conn.execute(
+            select(func.count()).select_from(ledger_entries).where(_t.kind == "erasure")
+        ).scalar_one()
     return Stats(int(count), s0, s1, t0, t1, int(erased))
 
 

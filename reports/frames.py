@@ -12,7 +12,10 @@ by payload size. Two queries:
   ``run.finished``, ``test.run``, ``git.commit``, ``deploy``, ``reconcile.report``,
   ``compensation``.
 
-Entries whose payload was erased are counted (``erased``) and skipped.
+Exchanges that change nothing (``read``, ``lookup``, ``token``) are only counted per run
+(``exchange_counts``, for the completeness check); a change they made impossible shows
+up as the change's own failure. Entries whose
+payload was erased are counted (``erased``) and skipped.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ HISTORY_KINDS = (
     "compensation",
 )
 DEFAULT_REVIEW_KINDS = ("access_review.signoff", "note")
+#: Exchanges that change nothing: counted per run (completeness), not kept.
+PASSIVE_OPERATIONS = frozenset({"read", "lookup", "token"})
 MOVER_FIELDS = frozenset(
     {"department", "title", "manager", "groups", "costCenter", "division", "organization"}
 )  # compared on the last path segment: enterprise.department → department
@@ -77,6 +82,7 @@ class Frames:
     compensations: list[dict[str, Any]]
     reviews: list[dict[str, Any]]
     plan_diffs: dict[tuple[str, str], frozenset[str]]
+    exchange_counts: dict[str | None, int] = field(default_factory=dict)  # per run, all ops
     erased: int = 0
     rows_read: int = 0
     cache: dict[str, Any] = field(default_factory=dict)
@@ -104,7 +110,8 @@ def load_frames(
 class _Accumulator:
     def __init__(self, review_kinds: set[str]) -> None:
         self.review_kinds = review_kinds
-        self.x: dict[str, list[Any]] = {c: [] for c in EXCHANGE_COLUMNS}
+        self.x_rows: list[tuple[Any, ...]] = []
+        self.exchange_counts: dict[str | None, int] = {}
         self.runs: list[dict[str, Any]] = []
         self.finished: list[dict[str, Any]] = []
         self.tests: list[dict[str, Any]] = []
@@ -124,17 +131,8 @@ class _Accumulator:
 
     def period_batch(self, part: list[query.RawRow]) -> None:
         self.rows += len(part)
-        x = self.x
-        seqs, tss, runs, ops, rts = (
-            x["seq"],
-            x["ts"],
-            x["run_id"],
-            x["operation"],
-            x["resource_type"],
-        )
-        exts, emps, outs, atts = x["external_id"], x["employee_id"], x["outcome"], x["attempt"]
-        effs, hrs, plans, errs = x["effective_date"], x["hr_status"], x["plan_hash"], x["error"]
-        comps = x["compensation"]
+        rows = self.x_rows
+        counts = self.exchange_counts
         intern = self._i
         for seq, ts, kind, actor, run_id, body in part:
             if body is None:
@@ -144,28 +142,35 @@ class _Accumulator:
             if kind == "scim.exchange":
                 op = p.get("operation")
                 outcome = p.get("outcome")
-                hr = p.get("hr") or {}
-                seqs.append(seq)
-                tss.append(ts)
-                runs.append(intern(run_id))
-                ops.append(intern(op))
-                rts.append(intern(p.get("resource_type")))
-                exts.append(p.get("external_id"))
-                emps.append(p.get("employee_id"))
-                outs.append(intern(outcome))
-                atts.append(p.get("attempt") or 1)
-                effs.append(hr.get("effective_date") if hr else None)
-                hrs.append(intern(hr.get("status")) if hr else None)
-                plans.append(intern(p.get("plan_hash")) if op == "update" else None)
-                comps.append(p.get("compensation") is True)
+                counts[run_id] = counts.get(run_id, 0) + 1
+                if op in PASSIVE_OPERATIONS:
+                    continue  # reads, lookups, token requests: counted per run, not kept
+                hr = p.get("hr")
+                err = None
                 if outcome == "failed":
                     resp = p.get("response") or {}
                     err = resp.get("error") or (
                         f"HTTP {resp['status']}" if resp.get("status") else "failed"
                     )
-                    errs.append(str(err)[:200])
-                else:
-                    errs.append(None)
+                    err = str(err)[:200]
+                rows.append(
+                    (
+                        seq,
+                        ts,
+                        intern(run_id),
+                        intern(op),
+                        intern(p.get("resource_type")),
+                        p.get("external_id"),
+                        p.get("employee_id"),
+                        intern(outcome),
+                        p.get("attempt") or 1,
+                        hr.get("effective_date") if hr else None,
+                        intern(hr.get("status")) if hr else None,
+                        intern(p.get("plan_hash")) if op == "update" else None,
+                        err,
+                        p.get("compensation") is True,
+                    )
+                )
             elif kind == "plan.recorded":
                 self._plan(seq, ts, p)
             elif (
@@ -312,14 +317,14 @@ class _Accumulator:
                 )
 
     def finish(self, period: Period) -> Frames:
-        ex = pd.DataFrame(self.x, columns=EXCHANGE_COLUMNS, dtype=object)
+        ex = pd.DataFrame(self.x_rows, columns=EXCHANGE_COLUMNS, dtype=object)
         ex["seq"] = ex["seq"].astype("int64")
         ex["attempt"] = ex["attempt"].astype("int64")
         ex["compensation"] = ex["compensation"].astype(bool)
         for col in ("operation", "resource_type", "outcome", "hr_status"):
             ex[col] = ex[col].astype("category")
         _mark_compensations(ex, self.compensations)
-        self.x = {}
+        self.x_rows = []
         return Frames(
             period=period,
             exchanges=ex,
@@ -378,6 +383,7 @@ class _Accumulator:
             compensations=self.compensations,
             reviews=self.reviews,
             plan_diffs=self.plan_diffs,
+            exchange_counts=self.exchange_counts,
             erased=self.erased,
             rows_read=self.rows,
         )

@@ -233,7 +233,7 @@ def metrics_from_frames(frames: Frames, sla: Sla) -> Metrics:
         leavers=len(deactivated),
         updates=len(upd),
         membership_changes=int(ok["operation"].isin(["membership_add", "membership_remove"]).sum()),
-        exchanges=len(ex),
+        exchanges=sum(frames.exchange_counts.values()),
         lag=_lag_stats(deactivated, sla),
         leaver_rows=tuple(leaver_rows),
         breaches=tuple(r for r in leaver_rows if r.breach),
@@ -376,16 +376,23 @@ def _lag_stats(rows: list[Leaver], sla: Sla) -> LagStats:
 
 
 def failed_operations(frames: Frames) -> list[FailedOperation]:
+    cached = frames.cache.get("failed_operations")
+    if cached is not None:
+        return list(cached)
     ex = frames.exchanges
     failed = ex[ex["outcome"] == "failed"]
     if failed.empty:
+        frames.cache["failed_operations"] = ()
         return []
-    ok = ex[ex["outcome"] == "ok"]
+    ok = ex[(ex["outcome"] == "ok") & ex["external_id"].isin(set(failed["external_id"]))]
     later_ok: dict[tuple[str, str], list[int]] = {}
-    keys = set(zip(failed["operation"].astype(str), failed["external_id"], strict=True))
-    for op, ext, seq in zip(ok["operation"].astype(str), ok["external_id"], ok["seq"], strict=True):
-        if (op, ext) in keys:
-            later_ok.setdefault((op, ext), []).append(int(seq))
+    for op, ext, seq in zip(
+        ok["operation"].astype(str).tolist(),
+        ok["external_id"].tolist(),
+        ok["seq"].tolist(),
+        strict=True,
+    ):
+        later_ok.setdefault((op, ext), []).append(int(seq))
     comp: dict[tuple[str, str], int] = {}
     for c in frames.compensations:
         for a in c["actions"]:
@@ -394,14 +401,13 @@ def failed_operations(frames: Frames) -> list[FailedOperation]:
                 comp.setdefault(("*", str(a.get("external_id"))), c["seq"])
     out = []
     for seq, ts, op, ext, err in zip(
-        failed["seq"],
-        failed["ts"],
-        failed["operation"].astype(str),
-        failed["external_id"],
-        failed["error"],
+        failed["seq"].tolist(),
+        failed["ts"].tolist(),
+        failed["operation"].astype(str).tolist(),
+        failed["external_id"].tolist(),
+        failed["error"].tolist(),
         strict=True,
     ):
-        seq = int(seq)
         retry = next((s for s in later_ok.get((op, ext), []) if s > seq), None)
         comp_seq = comp.get((op, str(ext))) or comp.get(("*", str(ext)))
         if retry is not None:
@@ -410,7 +416,8 @@ def failed_operations(frames: Frames) -> list[FailedOperation]:
             res, by = "compensated", comp_seq
         else:
             res, by = "open", None
-        out.append(FailedOperation(seq, ts, op, ext, err, res, by))
+        out.append(FailedOperation(int(seq), ts, op, ext, err, res, by))
+    frames.cache["failed_operations"] = tuple(out)
     return out
 
 

@@ -264,7 +264,7 @@ def runs_complete(ctx: Context, params: Mapping[str, Any]) -> RuleResult:
 def exchanges_logged(ctx: Context, params: Mapping[str, Any]) -> RuleResult:
     fin = ctx.frames.finished
     fin = fin[(fin["ts"] >= ctx.frames.period.since) & fin["requests"].notna()]
-    counts = ctx.frames.exchanges["run_id"].value_counts().to_dict()
+    counts = ctx.frames.exchange_counts
     exc: list[Finding] = []
     ok: list[Finding] = []
     for seq, ts, run_id, req in zip(
