@@ -186,6 +186,7 @@ class Coverage:
     framework: str | None
     catalogue_digest: str
     ledger_entries: int
+    ledger_head: str  # Merkle root of the ledger when the report was computed (hex)
     sla: Sla
     requirements: tuple[RequirementStatus, ...]
     controls: tuple[ControlStatus, ...]
@@ -247,6 +248,7 @@ class Coverage:
             "framework": self.framework,
             "catalogue_sha256": self.catalogue_digest,
             "ledger_entries": self.ledger_entries,
+            "ledger_head": self.ledger_head,
             "sla": self.sla.as_dict(),
             "summary": self.summary(),
             "requirements": [r.as_dict() for r in self.requirements],
@@ -311,6 +313,7 @@ def compute_coverage(
         framework=framework,
         catalogue_digest=cat.digest,
         ledger_entries=st.count,
+        ledger_head=ledger.head().root,
         sla=sla_of(cat),
         requirements=tuple(req_status[r.id] for r in reqs),
         controls=tuple(controls.values()),

@@ -123,5 +123,6 @@ def test_results_are_identical_on_sqlite_and_postgresql(
         with Ledger.open(db) as ledger:
             seed_quarter(Seeder(ledger, monkeypatch))
             cov = compute_coverage(ledger, Q3, verify=False).as_dict()
+            assert len(cov.pop("ledger_head")) == 64  # differs: payload commitments are salted
             out.append(cov)
     assert out[0] == out[1]
