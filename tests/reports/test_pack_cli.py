@@ -90,3 +90,12 @@ def test_verify_pack_of_a_file_that_is_not_a_pdf(
     code = main(["report", "verify-pack", str(junk)])
     assert code == 3
     assert "MISMATCH" in capsys.readouterr().err
+
+
+def test_every_command_in_the_readme_audit_packs_section_exists() -> None:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Audit packs") :]
+    lines = [ln for ln in section.splitlines() if ln.startswith("scimtrail ")]
+    assert {ln.split()[2] for ln in lines} == {"pack", "verify-pack"}
+    for line in lines:
+        assert main([*line.split()[1:3], "--help"]) == 0, line
