@@ -213,13 +213,13 @@ def check_cmd(catalogue: CatalogueOpt = None) -> None:
 @controls_app.command("list")
 def list_cmd(
     what: Annotated[
-        str, typer.Argument(help="requirements, controls, mappings or frameworks.")
+        str, typer.Argument(help="requirements, controls, mappings, crosswalk or frameworks.")
     ] = "controls",
     framework: Annotated[str | None, typer.Option(help="Only this framework.")] = None,
     fmt: FormatOpt = Format.table,
     catalogue: CatalogueOpt = None,
 ) -> None:
-    """List the catalogue's requirements, internal controls, mappings or frameworks."""
+    """List the catalogue's requirements, internal controls, mappings, crosswalk or frameworks."""
     cat = load_catalogue(catalogue)
     rows: list[dict[str, Any]]
     if what == "frameworks":
@@ -244,9 +244,17 @@ def list_cmd(
             for m in cat.mappings
             if framework is None or m.requirement.startswith(framework + ":")
         ]  # fmt: skip
+    elif what == "crosswalk":
+        rows = [
+            {"source": c.source, "target": c.target, "relationship": c.relationship,
+             "note": c.note}
+            for c in cat.crosswalk
+            if framework is None or framework + ":" in (c.source[: len(framework) + 1],
+                                                        c.target[: len(framework) + 1])
+        ]  # fmt: skip
     else:
         raise typer.BadParameter(
-            "choose requirements, controls, mappings or frameworks", param_hint="WHAT"
+            "choose requirements, controls, mappings, crosswalk or frameworks", param_hint="WHAT"
         )
     typer.echo(render(rows, fmt, max_width=70), nl=False)
 

@@ -125,3 +125,15 @@ def test_controls_list(capsys: pytest.CaptureFixture[str]) -> None:
     assert auto["aliases"] == ["ECC 2-2-3 Tools & Scripts"]
     assert main(["controls", "list", "requirements", "--framework", "iso27001", "-f", "csv"]) == 0
     assert "iso27001:A.8.15" in capsys.readouterr().out
+
+    assert main(["controls", "list", "crosswalk", "--framework", "cis", "-f", "json"]) == 0
+    edges = json.loads(capsys.readouterr().out)
+    assert {
+        "source": "cis:6.2",
+        "target": "nca-ecc-2:1-9-5",
+        "relationship": "intersects",
+        "note": "",
+    } in edges
+    assert main(["controls", "list", "frameworks", "-f", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 6
+    assert main(["controls", "list", "nonsense"]) == 2
