@@ -58,8 +58,9 @@ URL = "https://scim.example.com/scim/v2"
 class Year:
     """Generates the year's entries day by day (deterministic for a seed)."""
 
-    def __init__(self, entries: int, people: int, seed: int = 7) -> None:
+    def __init__(self, entries: int, people: int, seed: int = 7, change_share: float = 0.0) -> None:
         self.rng = random.Random(seed)
+        self.change_share = change_share
         self.target = entries
         self.people = people
         self.active = list(range(people))
@@ -187,7 +188,12 @@ class Year:
         fixed = 3 + len(exchanges)
         reads = max(0, budget - fixed - (5 if day.weekday() == 6 else 0))
         for _ in range(reads):
-            exchanges.append(self._exchange("read", f"E{rng.randrange(self.next_id):06d}"))
+            ext = f"E{rng.randrange(self.next_id):06d}"
+            if self.change_share and rng.random() < self.change_share:  # stress: more changes
+                op = "update" if rng.random() < 0.5 else "membership_add"
+                exchanges.append(self._exchange(op, ext, plan_hash=f"p-{day}"))
+            else:
+                exchanges.append(self._exchange("read", ext))
         rng.shuffle(exchanges)
         sec = 6 * 3600
         out.append(NewEntry("run.started", {
@@ -223,9 +229,9 @@ class Year:
             ]  # fmt: skip
 
 
-def build(db: str, entries: int, people: int, log: Any) -> int:
+def build(db: str, entries: int, people: int, share: float, log: Any) -> int:
     """Append the synthetic year to an initialised, empty ledger."""
-    year = Year(entries, people)
+    year = Year(entries, people, change_share=share)
     original = ledger_mod.utc_now
     n = 0
     t0 = time.perf_counter()
@@ -244,9 +250,13 @@ def build(db: str, entries: int, people: int, log: Any) -> int:
     return n
 
 
-def sqlite_ledger(entries: int, people: int, rebuild: bool, log: Any) -> str:
+def _key(entries: int, people: int, share: float) -> str:
+    return f"{entries}-{people}-s7" + (f"-c{round(share * 100)}" if share else "")
+
+
+def sqlite_ledger(entries: int, people: int, share: float, rebuild: bool, log: Any) -> str:
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"reports-{entries}-{people}-s7.db"
+    path = CACHE / f"reports-{_key(entries, people, share)}.db"
     if path.exists() and not rebuild:
         log(f"using cached {path}")
         return str(path)
@@ -255,15 +265,17 @@ def sqlite_ledger(entries: int, people: int, rebuild: bool, log: Any) -> str:
     tmp = f"{path}.tmp"
     log(f"building {entries:,} entries into {path} (once; cached afterwards)")
     Ledger.init(tmp)
-    build(tmp, entries, people, log)
+    build(tmp, entries, people, share, log)
     with Ledger.open(tmp) as led, led.engine.connect() as conn:
         conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     os.replace(tmp, path)
     return str(path)
 
 
-def pg_ledger(base: str, entries: int, people: int, rebuild: bool, log: Any) -> str | None:
-    schema = f"bench_reports_{entries}_{people}_s7"
+def pg_ledger(
+    base: str, entries: int, people: int, share: float, rebuild: bool, log: Any
+) -> str | None:
+    schema = "bench_reports_" + _key(entries, people, share).replace("-", "_")
     url = base.replace("postgresql://", "postgresql+psycopg://", 1)
     try:
         engine = create_engine(url, connect_args={"connect_timeout": 3})
@@ -295,7 +307,7 @@ def pg_ledger(base: str, entries: int, people: int, rebuild: bool, log: Any) -> 
             conn.execute(text(f"CREATE SCHEMA {schema}"))
         Ledger.init(db)
     log(f"building {entries:,} entries into PostgreSQL schema {schema}")
-    build(db, entries, people, log)
+    build(db, entries, people, share, log)
     with engine.begin() as conn:
         conn.execute(text(f"ANALYZE {schema}.ledger_entries"))
     engine.dispose()
@@ -376,6 +388,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--entries", type=int, default=1_000_000, help="ledger size (default 1M)")
     ap.add_argument("--people", type=int, default=20_000, help="company size (default 20,000)")
+    ap.add_argument(
+        "--change-share",
+        type=float,
+        default=0.0,
+        help="stress variant: this share of the filler exchanges are updates and membership "
+        "changes instead of reads (default 0: a realistic mix)",
+    )
     ap.add_argument("--reps", type=int, default=3, help="repetitions (median; default 3)")
     ap.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL server (default: test PG)")
     ap.add_argument("--pg-entries", type=int, default=None, help="PostgreSQL ledger size")
@@ -394,11 +413,11 @@ def main() -> None:
         print(msg, file=sys.stderr, flush=True)
 
     results = []
-    db = sqlite_ledger(args.entries, args.people, args.rebuild, log)
+    db = sqlite_ledger(args.entries, args.people, args.change_share, args.rebuild, log)
     results.append(bench("sqlite", db, args.reps, not args.no_verify, log))
     if not args.no_pg:
         pg_n = args.pg_entries or args.entries
-        pg = pg_ledger(args.pg_url, pg_n, args.people, args.rebuild, log)
+        pg = pg_ledger(args.pg_url, pg_n, args.people, args.change_share, args.rebuild, log)
         if pg is not None:
             results.append(bench("postgresql", pg, args.reps, not args.no_verify, log))
     print(f"\nreports over a synthetic year, {args.people:,} people (period {YEAR}):")
