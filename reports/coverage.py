@@ -20,6 +20,8 @@ Public API of the reporting layer (used by the CLI and by the audit-pack builder
     cov.find(id)       # a RequirementStatus or ControlStatus by id (raises UnknownId)
     cov.control(id), cov.requirement(id)                   # typed variants of find
     cov.explain(id)    # the deciding rows (Finding: seq, kind, ts, subject, outcome, detail)
+    cov.summary()      # {"covered": n, "partial": n, "not covered": n, "not tested": n}
+    cov.ledger_entries, cov.ledger_head, cov.catalogue_digest, cov.sla   # provenance (IPE)
     cov.as_dict()      # JSON-ready, stable key order
     met.summary(), met.lag, met.breaches, met.failed_operations, met.orphans,
     met.untested_changes, met.leaver_rows
