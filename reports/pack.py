@@ -130,33 +130,6 @@ class Population:
         return hashlib.sha256(self.csv).hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    sha: str
-    author: str
-    authored_at: str
-    committed_at: str
-    message: str
-    files: tuple[str, ...]
-    seq: int
-    tests: tuple[str, ...]  # "suite: passed/failed at ts (seq N)"
-    first_pass: str  # ts of the first passing test run of this commit, or ""
-    first_use: str  # ts of the first provisioning run with this config, or ""
-    flag: str  # why the change is an exception, or ""
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    id: str
-    area: str
-    description: str
-    cause: str
-    impact: str
-    owner: str
-    status: str
-    seqs: tuple[int, ...]
-
-
 @dataclass
 class Scan:
     """Everything the sections need, gathered in one pass over the ledger."""
@@ -360,110 +333,14 @@ def populations(s: Scan) -> list[Population]:
     ]  # fmt: skip
 
 
-def changes(s: Scan, config_status: Mapping[str, tuple[str, str]]) -> list[Change]:
-    """Every config change in the period with the test runs of that commit and its first
-    use; ``config_status`` maps a commit to (status, reason) from the metrics' config
-    versions, and anything but "tested" is flagged."""
-    tests_by_commit: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
-    for seq, ts, p in s.tests:
-        tests_by_commit.setdefault(str(p.get("commit", "")), []).append((seq, ts, p))
-    first_use: dict[str, str] = {}
-    for _seq, ts, _run, p in s.runs_started:
-        mapping = p.get("mapping") if isinstance(p.get("mapping"), dict) else {}
-        sha = str((mapping or {}).get("git_commit") or "")
-        if sha and sha not in first_use and p.get("mode") != "plan":
-            first_use[sha] = ts
-    out = []
-    for seq, p in s.commits:
-        sha = str(p.get("sha", ""))
-        runs = tests_by_commit.get(sha, [])
-        passes = [ts for _s, ts, t in runs if t.get("passed") is True]
-        status = config_status.get(sha)
-        out.append(
-            Change(
-                sha=sha,
-                author=str(p.get("author", "")),
-                authored_at=str(p.get("authored_at", "")),
-                committed_at=str(p.get("committed_at", "")),
-                message=str(p.get("message", "")).splitlines()[0][:100] if p.get("message") else "",
-                files=tuple(str(f) for f in p.get("files") or []),
-                seq=seq,
-                tests=tuple(
-                    f"{t.get('suite', '?')}: {'passed' if t.get('passed') else 'FAILED'} "
-                    f"{ts[:16]} (seq {ts_seq})"
-                    for ts_seq, ts, t in runs
-                ),
-                first_pass=min(passes) if passes else "",
-                first_use=first_use.get(sha, ""),
-                flag=status[1] if status is not None and status[0] != "tested" else "",
-            )
-        )
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class Reconciliation:
-    hr_terminated: int
-    deactivated: int
-    inactive_in_target: int
-    target_source: str
-    terminated_not_deactivated: tuple[str, ...]
-    deactivated_without_hr: tuple[str, ...]
-    terminated_still_active: tuple[str, ...]
-    rehired: tuple[str, ...] = ()
-
-    @property
-    def differences(self) -> int:
-        return (
-            len(self.terminated_not_deactivated)
-            + len(self.deactivated_without_hr)
-            + len(self.terminated_still_active)
-        )
-
-
-def reconcile(s: Scan) -> Reconciliation:
-    """HR terminations vs ledger deactivations vs accounts inactive in the target."""
-    hr = set(s.hr_terminations)
-    deact = {str(r[4]) for r in s.events["leavers"] if r[4]}
-    inactive = set()
-    from_readback = 0
-    for ext in hr | deact:
-        if ext in s.readback:
-            from_readback += 1
-            if not s.readback[ext][0]:
-                inactive.add(ext)
-        elif ext not in s.state or not s.state[ext][0]:
-            inactive.add(ext)
-    total = len(hr | deact)
-    source = (
-        f"target read-back (SCIM GET) for {from_readback} of {total} accounts; for the others "
-        "the state returned by the target in its last successful write response"
-    )
-    return Reconciliation(
-        hr_terminated=len(hr),
-        deactivated=len(deact),
-        inactive_in_target=len(inactive),
-        target_source=source,
-        terminated_not_deactivated=tuple(sorted(hr - deact)),
-        deactivated_without_hr=tuple(sorted(deact - hr)) if hr else (),
-        terminated_still_active=tuple(sorted(hr - inactive - set(s.rehired))),
-        rehired=tuple(sorted(s.rehired)),
-    )
-
-
 __all__ = [
     "EVENT_COLUMNS",
     "ROW_LIMIT",
-    "Change",
-    "Finding",
     "Population",
-    "Reconciliation",
     "Scan",
-    "changes",
     "classify",
     "csv_bytes",
     "observe",
     "populations",
-    "reconcile",
     "scan",
 ]

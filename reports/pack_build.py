@@ -33,6 +33,7 @@ from evidence.export import row_to_json
 from evidence.ledger import Ledger, checkpoint_checker, utc_now
 from evidence.merkle import Frontier
 from reports import pack as packdata
+from reports import pack_findings
 from reports.controls import Catalogue, load_catalogue
 from reports.coverage import compute_coverage
 from reports.errors import CatalogueError
@@ -256,7 +257,7 @@ def build_pack(
     export = export_bytes(ledger, first, cp.size, as_of, options.period)
     tested = {str(p.get("junit_sha256")) for _s, _t, p in scan.tests if p.get("junit_sha256")}
     junit, junit_unmatched = _junit(options.junit_dir, set(tested))
-    recon = packdata.reconcile(scan)
+    recon = pack_findings.reconcile(scan)
     found = findings(scan, metrics, recon, owner=owner)
     pack_id = _pack_id(ledger, options, cp, sla)
     secs: Sections = sections(

@@ -24,6 +24,7 @@ from evidence import checkpoint as cpmod
 from evidence.chain import VerifyResult
 from evidence.ledger import Ledger
 from reports import pack as packdata
+from reports import pack_findings
 from reports.charts import lag_histogram
 from reports.controls import Catalogue
 from reports.coverage import Coverage
@@ -223,7 +224,7 @@ def sections(
     populations: list[packdata.Population],
     selections: list[Selection],
     proof_docs: list[dict[str, Any]],
-    recon: packdata.Reconciliation,
+    recon: pack_findings.Reconciliation,
     findings: list[Finding],
     junit: list[FileAttachment],
     junit_unmatched: int,
@@ -243,7 +244,7 @@ def sections(
         [int(x) for x in lags if x is not None], metrics.sla.business_days,
         title="Deprovisioning lag in business days",
     )  # fmt: skip
-    changes = packdata.changes(
+    changes = pack_findings.changes(
         scan, {str(c.commit): (c.status, c.reason) for c in metrics.config_versions if c.commit}
     )
     by_day: dict[str, list[int]] = {}

@@ -98,6 +98,7 @@ def pdf_text(data: bytes) -> list[str]:
         return [page.extract_text() or "" for page in pdf.pages]
 
 
+@pytest.mark.slow
 def test_pack_builds_verifies_and_is_recorded_on_both_backends(
     ledger: Ledger, tmp_path: Path
 ) -> None:
@@ -186,6 +187,7 @@ def test_no_secret_reaches_the_pack(built: Built) -> None:
     assert "canary-secret-token" not in "\n".join(pdf_text(built.data))
 
 
+@pytest.mark.slow
 def test_same_ledger_and_options_give_a_byte_identical_unsigned_pdf(built: Built) -> None:
     with Ledger.open(built.db) as ledger:
         again = build_pack(ledger, built.options, built.dir / "again.pdf")
@@ -253,6 +255,7 @@ def test_a_changed_byte_in_the_pdf_fails_the_signature(built: Built) -> None:
     assert err.value.item in ("the PDF signature", "the PDF")
 
 
+@pytest.mark.slow
 def test_a_swapped_ledger_export_fails(built: Built, tmp_path: Path) -> None:
     other = build(str(tmp_path / "other.db"), tmp_path, people=12)
     foreign = read_attachments(other.data)["ledger-export.jsonl"]
@@ -328,3 +331,20 @@ def test_missing_signing_certificate_is_a_clear_error(tmp_path: Path) -> None:
             PackOptions(period=current_period(), ledger_key=tmp_path / "k.pem"),
             tmp_path / "p.pdf",
         )
+
+
+@pytest.mark.slow
+def test_an_empty_period_gives_an_unsigned_draft_that_says_so(built: Built) -> None:
+    """A period with no entries still builds, states the gaps plainly and verifies."""
+    opts = options_for(built.dir, period=parse_period("2025-Q1"), sign_pdf=False)
+    with Ledger.open(built.db) as ledger:
+        result = build_pack(ledger, opts, built.dir / "empty.pdf")
+    text = " ".join(" ".join(pdf_text((built.dir / "empty.pdf").read_bytes())).split())
+    assert "This is an UNSIGNED draft" in text
+    assert "The ledger holds no entries in this period." in text
+    assert "No events to sample" in text
+    assert "No test.run entries in the period." in text
+    with pytest.raises(PackMismatch, match="no signature"):
+        verify_pack(built.dir / "empty.pdf")
+    report = verify_pack(built.dir / "empty.pdf", allow_unsigned=True)
+    assert report.pack_id == result.pack_id

@@ -33,6 +33,7 @@ def _pack_args(db: str, d: Path, out: Path) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_pack_then_verify_pack_exit_zero_and_say_what_they_did(
     seeded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -54,6 +55,7 @@ def test_pack_then_verify_pack_exit_zero_and_say_what_they_did(
     assert "seed 'auditor-42'" in said
 
 
+@pytest.mark.slow
 def test_verify_pack_exits_3_naming_the_mismatch(
     seeded_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
