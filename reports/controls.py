@@ -56,7 +56,7 @@ OPERATIONS = (
     "membership_add",
     "membership_remove",
 )
-#: The built-in checks an evidence rule may name (implemented in reports/rules.py).
+#: The built-in checks an evidence rule may name (implemented in reports/checks.py).
 KNOWN_CHECKS = frozenset(
     {
         "leavers_within_sla",
