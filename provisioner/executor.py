@@ -278,10 +278,15 @@ class Executor:
                 return
         raise ProvisionError(f"{op} of {c.external_id}: the account kept changing (412 twice)")
 
-    def _do_update(self, c: Change) -> None:
+    def _uid(self, c: Change) -> str:
         uid = c.scim_id or self.ids.get(c.external_id)
+        if not uid:
+            raise ProvisionError(f"{c.op} of {c.external_id}: no account id")
+        return uid
+
+    def _do_update(self, c: Change) -> None:
         with _Wrap(c):
-            assert uid
+            uid = self._uid(c)
             changes = self._resolve(c.attrs or {})
             self._write_user(c, uid, changes, "update")
             self._record_applied(Applied("update", c.external_id, uid, dict(c.before or {})))
@@ -289,9 +294,8 @@ class Executor:
             self._trace(f"update {c.external_id}: {', '.join(sorted(changes))}")
 
     def _set_active(self, c: Change, value: bool) -> None:
-        uid = c.scim_id or self.ids.get(c.external_id)
         with _Wrap(c):
-            assert uid
+            uid = self._uid(c)
             self._write_user(c, uid, {"active": value}, c.op)
             self._record_applied(Applied(c.op, c.external_id, uid, {"active": not value}))
             self._ok(c.op)
@@ -305,10 +309,10 @@ class Executor:
 
     def _do_delete(self, c: Change) -> None:
         with _Wrap(c):
-            assert c.scim_id
-            self.client.delete("Users", c.scim_id, self._ctx(c))
+            uid = self._uid(c)
+            self.client.delete("Users", uid, self._ctx(c))
             self._ok("delete")
-            self._trace(f"delete {c.external_id} ({c.scim_id})")
+            self._trace(f"delete {c.external_id} ({uid})")
 
     def _do_group_create(self, c: Change) -> None:
         ctx = self._ctx(c)
@@ -506,7 +510,7 @@ class Executor:
 
 
 class _Wrap:
-    """Turns unexpected answers into a ProvisionError naming the person; lets ours through."""
+    """Tags a ProvisionError with the change's externalId, for the run's failure list."""
 
     def __init__(self, c: Change) -> None:
         self.c = c
@@ -517,8 +521,6 @@ class _Wrap:
     def __exit__(self, et: Any, ev: Any, tb: Any) -> Literal[False]:
         if isinstance(ev, ProvisionError):
             ev.external_id = self.c.external_id  # type: ignore[attr-defined]
-        elif isinstance(ev, AssertionError):
-            raise ProvisionError(f"{self.c.op} of {self.c.external_id}: no account id") from None
         return False
 
 
