@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +30,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from evidence.errors import CheckpointMismatch, Fault, InvalidInput, KeyProblem
+from evidence.canonical import loads
+from evidence.chain import ChainVerifier, Row
+from evidence.errors import CheckpointMismatch, Fault, InvalidInput, KeyProblem, LedgerTampered
 
 KEY_NAME = "scimtrail-ledger"
 _DASH = "\u2014"
@@ -209,3 +212,31 @@ def read_file(path: Path) -> Checkpoint:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidInput(f"cannot read checkpoint {path}: {exc}") from exc
     return parse(text, str(path))
+
+
+def in_chain_checker(pubkey: Ed25519PublicKey | None) -> Callable[[Row, ChainVerifier], None]:
+    """Check a checkpoint entry met in the chain against the tree computed so far."""
+
+    def check(row: Row, verifier: ChainVerifier) -> None:
+        assert row.body is not None
+        data = loads(row.body)
+        try:
+            cp = parse(data["note"], f"checkpoint entry {row.seq}")
+        except (KeyError, TypeError, InvalidInput) as exc:
+            raise LedgerTampered(
+                row.seq, Fault.MALFORMED, "checkpoint entry is unreadable"
+            ) from exc
+        if cp.size != verifier.frontier.size or cp.root != verifier.frontier.root():
+            raise CheckpointMismatch(
+                Fault.REWRITTEN,
+                f"checkpoint entry {row.seq} signed a root for size {cp.size} that the "
+                "entries before it no longer produce",
+                seq=row.seq,
+            )
+        if pubkey is not None:
+            try:
+                verify(cp, pubkey, f"checkpoint entry {row.seq}")
+            except CheckpointMismatch as exc:
+                raise CheckpointMismatch(exc.fault, exc.detail, seq=row.seq) from exc
+
+    return check

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,7 +30,7 @@ from typing import IO, Any
 from evidence import checkpoint as cpmod
 from evidence.chain import GENESIS, ChainVerifier, ExpectedRoot, Row, VerifyResult
 from evidence.errors import CheckpointMismatch, Fault, InvalidInput, LedgerTampered
-from evidence.ledger import Ledger, checkpoint_checker, utc_now
+from evidence.ledger import Ledger, utc_now
 from evidence.merkle import Frontier
 
 FORMAT = "scimtrail-ledger-export"
@@ -197,7 +197,7 @@ def json_to_row(obj: dict[str, Any], where: str) -> Row:
         raise InvalidInput(f"{where}: not a ledger entry line ({exc})") from exc
 
 
-def _read(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def _read(path: Path) -> Generator[tuple[int, dict[str, Any]], None, None]:
     try:
         fh = path.open(encoding="utf-8")
     except OSError as exc:
@@ -219,7 +219,16 @@ def verify_export(
     pubkey: Any = None,
 ) -> VerifyResult:
     """Verify an export file offline; raises IntegrityError subclasses on tampering."""
-    lines = _read(path)
+    with contextlib.closing(_read(path)) as lines:
+        return _verify_lines(path, lines, checkpoints, pubkey)
+
+
+def _verify_lines(
+    path: Path,
+    lines: Iterator[tuple[int, dict[str, Any]]],
+    checkpoints: Iterable[cpmod.Checkpoint],
+    pubkey: Any,
+) -> VerifyResult:
     first_line = next(lines, None)
     if first_line is None or first_line[1].get("type") != "header":
         raise InvalidInput(f"{path} does not start with a scimtrail export header")
@@ -249,7 +258,7 @@ def verify_export(
         start=first,
         prev_link=bytes.fromhex(header["prev_link"]),
         frontier=frontier,
-        checkpoint_check=checkpoint_checker(pubkey),
+        checkpoint_check=cpmod.in_chain_checker(pubkey),
     )
     footer: dict[str, Any] | None = None
 
