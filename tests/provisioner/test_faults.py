@@ -232,3 +232,63 @@ def test_revert_undoes_the_batch_in_reverse_order(
 def test_circuit_open_is_an_error_with_diagnostics() -> None:
     err = CircuitOpen("hr-app", "3 consecutive 401/403 answers")
     assert "runbook" in err.diagnostics()
+
+
+def test_without_patch_support_updates_are_full_puts_of_the_merged_resource(
+    run_apply, server: Server, tmp_path: Path
+) -> None:
+    assert run_apply(rows()).ok
+    faulty = Faulty(server.transport())
+    spc = {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "patch": {"supported": False},
+        "etag": {"supported": "true"},
+        "bulk": {"supported": False},
+        "filter": {"supported": True},
+    }
+    faulty.add(
+        method="GET",
+        path="/ServiceProviderConfig",
+        times=5,
+        status=200,
+        body=json.dumps(spc).encode(),
+        headers={"Content-Type": "text/json"},
+    )
+    changed = rows()
+    changed[0]["job_title"] = "Principal Engineer"
+    changed[2]["status"] = "On Leave"
+    r = run_apply(changed, transport=faulty.transport(), full=True)
+    assert r.ok, r.failures
+    e1, e3 = server.user("E1"), server.user("E3")
+    assert e1["title"] == "Principal Engineer"
+    assert e1["emails"][0]["value"] == "sarah.mitchell@example.sa", "PUT kept the rest"
+    assert e3["active"] is False
+    xs = exchanges(str(tmp_path / "ledger.db"), r.run_id)
+    user_writes = [
+        x
+        for x in xs
+        if x["request"]["method"] in ("PUT", "PATCH") and "/Users/" in x["request"]["url"]
+    ]
+    assert {x["request"]["method"] for x in user_writes} == {"PUT"}
+    assert all("if-match" in x["request"]["headers"] for x in user_writes)
+
+
+def test_the_rate_limit_spaces_requests_out() -> None:
+    from provisioner.scim import ScimClient
+
+    clock = FakeClock()
+
+    class NoRecorder:
+        def check(self) -> None: ...
+
+    client = ScimClient(
+        target(rate_limit=10.0),
+        None,
+        NoRecorder(),  # type: ignore[arg-type]
+        transport=httpx.MockTransport(lambda r: httpx.Response(200)),
+        clock=clock,
+    )
+    for _ in range(5):
+        client._wait_turn()
+    assert clock.sleeps == pytest.approx([0.1, 0.1, 0.1, 0.1])
+    client.close()
