@@ -126,14 +126,11 @@ class _Accumulator:
         self.rows = 0
         self._intern: dict[Any, Any] = {}
 
-    def _i(self, v: Any) -> Any:
-        return self._intern.setdefault(v, v)
-
     def period_batch(self, part: list[query.RawRow]) -> None:
         self.rows += len(part)
         rows = self.x_rows
         counts = self.exchange_counts
-        intern = self._i
+        intern = self._intern.setdefault  # a C call: no Python frame per value
         for seq, ts, kind, actor, run_id, body in part:
             if body is None:
                 self.erased += 1
@@ -146,6 +143,7 @@ class _Accumulator:
                 if op in PASSIVE_OPERATIONS:
                     continue  # reads, lookups, token requests: counted per run, not kept
                 hr = p.get("hr")
+                plan = p.get("plan_hash") if op == "update" else None
                 err = None
                 if outcome == "failed":
                     resp = p.get("response") or {}
@@ -157,16 +155,16 @@ class _Accumulator:
                     (
                         seq,
                         ts,
-                        intern(run_id),
-                        intern(op),
-                        intern(p.get("resource_type")),
+                        intern(run_id, run_id),
+                        op,  # categories below: repeated strings cost nothing for long
+                        p.get("resource_type"),
                         p.get("external_id"),
                         p.get("employee_id"),
-                        intern(outcome),
+                        outcome,
                         p.get("attempt") or 1,
                         hr.get("effective_date") if hr else None,
-                        intern(hr.get("status")) if hr else None,
-                        intern(p.get("plan_hash")) if op == "update" else None,
+                        hr.get("status") if hr else None,
+                        intern(plan, plan),
                         err,
                         p.get("compensation") is True,
                     )
