@@ -154,7 +154,11 @@ def check_pdf_signature(data: bytes, trusted_cert: Path | None = None) -> PdfSig
         raise PackMismatch("the PDF", f"it cannot be parsed ({exc})") from exc
     if not sigs:
         raise PackMismatch("the PDF signature", "the PDF carries no signature")
-    sig = sigs[-1]
+    if len(sigs) != 1:
+        raise PackMismatch(
+            "the PDF signature", f"the PDF carries {len(sigs)} signatures; a pack is signed once"
+        )
+    sig = sigs[0]
     signer_cert = sig.signer_cert
     roots: list[Any] = [signer_cert]
     if trusted_cert is not None:

@@ -348,3 +348,19 @@ def test_an_empty_period_gives_an_unsigned_draft_that_says_so(built: Built) -> N
         verify_pack(built.dir / "empty.pdf")
     report = verify_pack(built.dir / "empty.pdf", allow_unsigned=True)
     assert report.pack_id == result.pack_id
+
+
+def test_a_second_signature_appended_to_the_pack_is_refused(built: Built) -> None:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    make_self_signed(built.dir / "second.key", built.dir / "second.pem", "Second signer")
+    signer = signers.SimpleSigner.load(str(built.dir / "second.key"), str(built.dir / "second.pem"))
+    meta = signers.PdfSignatureMetadata(
+        field_name="Countersignature", subfilter=fields.SigSeedSubFilter.PADES
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(built.data))
+    twice = built.dir / "twice.pdf"
+    twice.write_bytes(signers.PdfSigner(meta, signer).sign_pdf(writer).getvalue())
+    with pytest.raises(PackMismatch, match="2 signatures"):
+        verify_pack(twice)
