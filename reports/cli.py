@@ -208,6 +208,15 @@ def check_cmd(catalogue: CatalogueOpt = None) -> None:
         f"{len(cat.rules)} evidence rules, {len(cat.crosswalk)} crosswalk edges "
         f"(sha256 {cat.digest[:16]}…)"
     )
+    mapped = {m.requirement for m in cat.mappings}
+    for fw in cat.frameworks:
+        leaves = [
+            r.ref
+            for r in cat.requirements.values()
+            if r.framework == fw and r.id not in mapped and not cat.children(r.id)
+        ]
+        if leaves:
+            typer.echo(f"note: {fw}: no internal control maps to {', '.join(leaves)}")
 
 
 @controls_app.command("list")

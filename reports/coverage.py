@@ -42,7 +42,7 @@ from typing import Any
 
 from evidence import query
 from evidence.ledger import Ledger
-from reports.controls import Catalogue, InternalControl, Requirement, load_catalogue
+from reports.controls import Catalogue, Framework, InternalControl, Requirement, load_catalogue
 from reports.errors import UnknownFramework, UnknownId
 from reports.frames import Frames, load_frames
 from reports.metrics import Sla, _same_commit
@@ -190,6 +190,7 @@ class Coverage:
     ledger_entries: int
     ledger_head: str  # Merkle root of the ledger when the report was computed (hex)
     sla: Sla
+    frameworks: tuple[Framework, ...]  # in scope: name, version, source, retrieval date
     requirements: tuple[RequirementStatus, ...]
     controls: tuple[ControlStatus, ...]
     operations: tuple[OperationRow, ...]
@@ -252,6 +253,19 @@ class Coverage:
             "ledger_entries": self.ledger_entries,
             "ledger_head": self.ledger_head,
             "sla": self.sla.as_dict(),
+            "frameworks": [
+                {
+                    "id": f.id,
+                    "name": f.name,
+                    "version": f.version,
+                    "publisher": f.publisher,
+                    "source": f.source,
+                    "retrieved": f.retrieved,
+                    "text_kind": f.text_kind,
+                    "note": f.note,
+                }
+                for f in self.frameworks
+            ],
             "summary": self.summary(),
             "requirements": [r.as_dict() for r in self.requirements],
             "controls": [c.as_dict() for c in self.controls],
@@ -317,6 +331,9 @@ def compute_coverage(
         ledger_entries=st.count,
         ledger_head=ledger.head().root,
         sla=sla_of(cat),
+        frameworks=tuple(
+            f for f in cat.frameworks.values() if framework is None or f.id == framework
+        ),
         requirements=tuple(req_status[r.id] for r in reqs),
         controls=tuple(controls.values()),
         operations=tuple(operation_table(cat, frames, in_scope)),

@@ -30,6 +30,9 @@ def test_coverage_as_json_csv_and_table(q3_db: str, capsys: pytest.CaptureFixtur
     assert main([*base, "--framework", "nca-ecc-2", "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["period"] == {"label": "2026-Q3", "from": "2026-07-01", "to": "2026-09-30"}
+    assert [(f["id"], f["version"], f["retrieved"]) for f in doc["frameworks"]] == [
+        ("nca-ecc-2", "ECC-2:2024", "2026-12-03")
+    ]
     statuses = {r["id"]: r["status"] for r in doc["requirements"]}
     assert statuses["nca-ecc-2:1-9-5"] == "partial"
     assert statuses["nca-ecc-2:2-2-3-2"] == "not covered"
@@ -107,7 +110,9 @@ def test_controls_check_passes_and_fails_with_file_line_and_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["controls", "check"]) == 0
-    assert capsys.readouterr().out.startswith("OK: ")
+    out = capsys.readouterr().out
+    assert out.startswith("OK: ")
+    assert "note: nca-ecc-2: no internal control maps to 2-2-1, 2-2-3-1, 2-2-3-2\n" in out
     broken = tmp_path / "controls"
     shutil.copytree(default_path(), broken)
     text = (broken / "mappings.yaml").read_text()
