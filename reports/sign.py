@@ -125,8 +125,11 @@ def sign_pdf(unsigned: bytes, signer: PdfSigner, *, pack_id: str) -> bytes:
         reason=reason,
         name=signer.subject,
     )
-    writer = IncrementalPdfFileWriter(io.BytesIO(unsigned))
-    out = signers.PdfSigner(meta, simple).sign_pdf(writer)
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(unsigned))
+        out = signers.PdfSigner(meta, simple).sign_pdf(writer)
+    except Exception as exc:  # pyHanko's signing errors have no common base class
+        raise SigningSetupError(signer.cert_path, f"pyHanko could not sign: {exc}") from exc
     return bytes(out.getvalue())
 
 
