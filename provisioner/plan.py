@@ -206,8 +206,8 @@ class Plan:
             out[c.op] += 1
         return out
 
-    def body(self) -> dict[str, Any]:
-        return {
+    def body(self, with_changes: bool = True) -> dict[str, Any]:
+        out = {
             "format": PLAN_FORMAT,
             "created_at": self.created_at,
             "planned_by": self.planned_by,
@@ -216,13 +216,24 @@ class Plan:
             "source": self.source,
             "counts": self.counts,
             "problems": self.problems,
-            "changes": [c.as_dict() for c in self.changes],
         }
+        if with_changes:
+            out["changes"] = [c.as_dict() for c in self.changes]
+        return out
 
     def seal(self) -> str:
-        """Compute (and keep) the plan hash: SHA-256 of the canonical body."""
-        blob = orjson.dumps(self.body(), option=orjson.OPT_SORT_KEYS)
-        self.plan_hash = hashlib.sha256(blob).hexdigest()
+        """Compute (and keep) the plan hash.
+
+        SHA-256 over the body without its changes (JSON, sorted keys), then, for each
+        change in order, a newline and the change (JSON, sorted keys, null fields left
+        out). Streamed, so hashing a 200,000-change plan allocates one change at a time.
+        """
+        body = self.body(with_changes=False)
+        h = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS))
+        for c in self.changes:
+            h.update(b"\n")
+            h.update(orjson.dumps(c.as_dict(), option=orjson.OPT_SORT_KEYS))
+        self.plan_hash = h.hexdigest()
         return self.plan_hash
 
     def to_json(self) -> bytes:
