@@ -122,6 +122,7 @@ class RequirementStatus:
     exceptions: int
     mappings: tuple[MappingStatus, ...]
     children: tuple[str, ...]
+    content_hash: str  # SHA-256 of the requirement id and text it was judged against
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +133,7 @@ class RequirementStatus:
             "title": self.title,
             "text": self.text,
             "text_kind": self.text_kind,
+            "content_hash": self.content_hash,
             "status": self.status.value,
             "reason": self.reason,
             "population": self.population,
@@ -433,6 +435,7 @@ def _requirement_status(
         exc,
         tuple(maps),
         children,
+        r.content_hash,
     )
 
 

@@ -36,6 +36,7 @@ def test_coverage_as_json_csv_and_table(q3_db: str, capsys: pytest.CaptureFixtur
     statuses = {r["id"]: r["status"] for r in doc["requirements"]}
     assert statuses["nca-ecc-2:1-9-5"] == "partial"
     assert statuses["nca-ecc-2:2-2-3-2"] == "not covered"
+    assert all(len(r["content_hash"]) == 64 for r in doc["requirements"])
     assert main([*base, "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["kind"] for r in rows} == {"requirement", "control"}
