@@ -101,6 +101,7 @@ class _Run:
         self.rc = rc
         self.t0 = time.perf_counter()
         t = rc.target
+        self.credential = t.credential()  # before any entry: a missing secret records nothing
         self.recorder = Recorder(
             rc.ledger,
             rc.actor,
@@ -108,7 +109,6 @@ class _Run:
             flush_every=t.evidence_flush_every,
             flush_ms=t.evidence_flush_ms,
         )
-        self.credential = t.credential()
         started = {
             "run_id": rc.run_id,
             "mode": rc.mode,
@@ -122,6 +122,10 @@ class _Run:
         }
         try:
             self.recorder.append("run.started", started)
+        except BaseException:
+            self.recorder.close()
+            raise
+        try:
             if source is not None:
                 for rej in source.rejected:
                     self.recorder.add("hr.rejected", rej.as_dict())
@@ -134,8 +138,21 @@ class _Run:
                 clock=rc.clock,
                 plan_hash=plan_hash,
             )
-        except BaseException:
-            self.recorder.close()
+        except BaseException as exc:  # e.g. a pinned certificate that does not match
+            try:
+                self.recorder.append(
+                    "run.finished",
+                    {
+                        "run_id": rc.run_id,
+                        "ok": False,
+                        "counts": {},
+                        "failures": [],
+                        "duration_s": round(time.perf_counter() - self.t0, 3),
+                        "error": getattr(exc, "message", type(exc).__name__),
+                    },
+                )
+            finally:
+                self.recorder.close()
             raise
 
     def finish(self, result: RunResult | None, error: BaseException | None = None) -> None:
