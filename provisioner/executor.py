@@ -46,6 +46,14 @@ class Applied:
     members: list[str] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Task:
+    """Work for one worker: a call, and the people (externalIds) it is about."""
+
+    fn: Callable[[], None]
+    people: list[str]
+
+
 class Executor:
     def __init__(
         self, client: ScimClient, recorder: Recorder, rc: RunContext, plan: Plan, result: RunResult
@@ -104,20 +112,22 @@ class Executor:
                 self._phase(op, g, total)
         self.result.counts = self.counts
 
-    def _tasks(self, op: str, items: Sequence[Change]) -> list[tuple[Callable[[], None], int]]:
+    def _tasks(self, op: str, items: Sequence[Change]) -> list[Task]:
+        """One task per change; membership changes in one task per group chunk."""
         if op.startswith("membership"):
             by_group: dict[str, list[Change]] = {}
             for c in items:
                 by_group.setdefault(c.group or "", []).append(c)
-            out: list[tuple[Callable[[], None], int]] = []
+            out: list[Task] = []
             size = max(1, self.t.member_batch)
             for g, cs in sorted(by_group.items()):
                 for i in range(0, len(cs), size):
                     chunk = cs[i : i + size]
-                    out.append((functools.partial(self._members, op, g, chunk), len(chunk)))
+                    fn = functools.partial(self._members, op, g, chunk)
+                    out.append(Task(fn, [c.external_id for c in chunk]))
             return out
-        fn: Callable[[Change], None] = getattr(self, f"_do_{op}")
-        return [(functools.partial(fn, c), 1) for c in items]
+        do: Callable[[Change], None] = getattr(self, f"_do_{op}")
+        return [Task(functools.partial(do, c), [c.external_id]) for c in items]
 
     def _phase(self, op: str, items: Sequence[Change], total: int) -> None:
         tasks = self._tasks(op, items)
@@ -127,9 +137,10 @@ class Executor:
             applied: list[Applied] = []
             failures_before = len(self.result.failures)
             if self.stopped is not None:
-                for _fn, n in batch:
-                    self._fail(None, op, f"not attempted: {_msg(self.stopped)}")
-                    self.done += n
+                for task in batch:
+                    for ext in task.people:
+                        self._fail(ext, op, f"not attempted: {_msg(self.stopped)}")
+                    self.done += len(task.people)
                 continue
             self._batch_applied = applied
             self._run_batch(op, batch)
@@ -138,24 +149,26 @@ class Executor:
             if self.rc.progress:
                 self.rc.progress(op, self.done, total)
 
-    def _run_batch(self, op: str, batch: Sequence[tuple[Callable[[], None], int]]) -> None:
-        def one(task: tuple[Callable[[], None], int]) -> None:
-            fn, n = task
+    def _run_batch(self, op: str, batch: Sequence[Task]) -> None:
+        members = op.startswith("membership")  # _members lists its own failures per person
+
+        def one(task: Task) -> None:
             if self.stopped is not None:
-                self._fail(None, op, f"not attempted: {_msg(self.stopped)}")
+                for ext in task.people:
+                    self._fail(ext, op, f"not attempted: {_msg(self.stopped)}")
             else:
                 try:
-                    fn()
+                    task.fn()
                 except (CircuitOpen, EvidenceUnavailable) as exc:
                     with self.lock:
                         if self.stopped is None:
                             self.stopped = exc
-                    self._fail(None, op, exc.message)
+                    if not members:
+                        self._fail(task.people[0], op, exc.message)
                 except ProvisionError as exc:
-                    pass_ext = getattr(exc, "external_id", None)
-                    self._fail(pass_ext, op, exc.message)
+                    self._fail(getattr(exc, "external_id", None), op, exc.message)
             with self.lock:
-                self.done += n
+                self.done += len(task.people)
 
         workers = max(1, min(self.t.concurrency, len(batch)))
         if workers == 1:

@@ -179,6 +179,8 @@ def test_repeated_401_opens_the_circuit_and_stops_the_target(run_apply, server: 
     r = run_apply(rows(), transport=faulty.transport(), clock=FakeClock(), t=target(concurrency=1))
     assert not r.ok
     assert any("circuit breaker" in f.error for f in r.failures)
+    not_attempted = {f.external_id for f in r.failures if f.error.startswith("not attempted")}
+    assert {"E1", "E2", "E3"} <= not_attempted, "every skipped person is listed by id"
     assert server.users_by_ext() == {}
     posts = [f for f in faulty.log if f[0] == "POST"]
     assert len(posts) <= 3, "stopped after the breaker's limit"
