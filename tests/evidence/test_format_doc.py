@@ -173,17 +173,7 @@ def test_the_independent_verifier_names_the_first_bad_seq_of_each_negative_vecto
     assert f"seq {n['expect']['seq']}: {n['expect']['fault']}:" in result.stderr
 
 
-_SEQLESS = pytest.mark.xfail(
-    strict=True,
-    reason="evidence.checkpoint.verify raises CheckpointMismatch without the seq of the "
-    "in-chain checkpoint entry it rejects (the message names it); remove when fixed",
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [pytest.param(n, marks=_SEQLESS) if n.endswith("key only") else n for n in NEGATIVE],
-)
+@pytest.mark.parametrize("name", list(NEGATIVE))
 def test_scimtrail_verify_export_agrees_on_each_negative_vector(name: str, tmp_path: Path) -> None:
     n = NEGATIVE[name]
     export = tmp_path / "tampered.jsonl"
