@@ -237,7 +237,7 @@ def sections(
     stratum_of = {seq: s.stratum for s in selections for seq in s.seqs}
     traces = [
         _trace(ledger, scan, stratum_of[int(d["seq"])], d, plans, plan_seq, runs)
-        for d in proof_docs
+        for d in proof_docs[:LIMIT]
     ]
     lags = [lv.lag_business_days for lv in metrics.leaver_rows if lv.status == "deactivated"]
     chart = lag_histogram(
@@ -288,6 +288,7 @@ def sections(
         "frameworks": frameworks, "requirements": reqs,
         "populations": populations, "recon": recon,
         "selections": selections, "size_table": SIZE_TABLE, "traces": traces,
+        "traces_left": len(proof_docs) - len(traces),
         "seed": options.seed_value, "chart": trusted_svg(chart),
         "breaches": _cap(list(metrics.breaches)), "changes": _cap(changes),
         "flagged_changes": sum(1 for c in changes if c.flag),
