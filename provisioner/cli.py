@@ -109,7 +109,7 @@ def _today(v: str | None) -> date | None:
         ) from None
 
 
-def _source(path: Path, m: mp.MappingFile, skip: bool) -> sources.Source:
+def _source(path: Path, m: mp.MappingFile) -> sources.Source:
     src = sources.read(path, m)
     for r in src.rejected:
         typer.echo(f"rejected: {r}", err=True)
@@ -179,7 +179,7 @@ def check_mapping(
     typer.echo(f"reads HR columns: {', '.join(sorted(m.columns))}")
     if source is None:
         return
-    src = _source(source, m, True)
+    src = _source(source, m)
     day = _today(today) or date.today()
     out = []
     for rec in src.records[:limit]:
@@ -220,10 +220,10 @@ def plan(
     """Show the ordered changes apply would make; writes nothing to the target."""
     t = _target(target, config, token_env, insecure_http)
     m = mp.load(mapping)
-    src = _source(source, m, skip_invalid)
+    src = _source(source, m)
     with Ledger.open(db) as ledger:
         rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today), full=full)
-        if src is not None and src.rejected and not skip_invalid:
+        if src.rejected and not skip_invalid:
             refuse_invalid(rc, src)
         result = plan_run(rc, src, only=person)
     typer.echo(_changes_table(result, fmt), nl=False)
@@ -282,7 +282,7 @@ def apply(
         raise typer.BadParameter("give --source (fresh plan) or --plan", param_hint="--source")
     t = _target(target, config, token_env, insecure_http)
     m = mp.load(mapping)
-    src = _source(source, m, skip_invalid) if source is not None else None
+    src = _source(source, m) if source is not None else None
     bar, update = _progress(not quiet)
     with Ledger.open(db) as ledger:
         rc = RunContext(
@@ -337,10 +337,11 @@ def reconcile(
 
     t = _target(target, config, token_env, insecure_http)
     m = mp.load(mapping)
-    src = _source(source, m, skip_invalid)
-    src.require_valid(skip_invalid)
+    src = _source(source, m)
     with Ledger.open(db) as ledger:
         rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today))
+        if src.rejected and not skip_invalid:
+            refuse_invalid(rc, src)
         report, _ = run_reconcile(rc, src)
     if fmt is Format.json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
