@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
+import git
 import pytest
 
 from evidence.collectors.errors import NotAGitRepository, UnknownCommit
@@ -90,3 +92,31 @@ def test_an_unknown_revision_records_nothing(ledger: Ledger, git_repo: Repo) -> 
         collect_git(ledger, git_repo.path, rev="deadbeef")
     assert "nothing was recorded" in err.value.diagnostics()
     assert ledger.size() == 0
+
+
+def test_signature_status_is_checked_by_git(sqlite_ledger: Ledger, tmp_path: Path) -> None:
+    """An SSH-signed commit verifies as good with its key and signer; others are unsigned."""
+    path = tmp_path / "signed"
+    repo = git.Repo.init(path, initial_branch="main")
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key),
+                    "-C", "signer@example.com"], check=True)  # fmt: skip
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"signer@example.com {key.with_suffix('.pub').read_text()}")
+    with repo.config_writer() as cw:
+        cw.set_value("user", "name", "Signer")
+        cw.set_value("user", "email", "signer@example.com")
+        cw.set_value("gpg", "format", "ssh")
+        cw.set_value("user", "signingkey", str(key.with_suffix(".pub")))
+        cw.set_value("gpg.ssh", "allowedSignersFile", str(allowed))
+    (path / "mapping.yaml").write_text("a: 1\n")
+    repo.git.add("mapping.yaml")
+    repo.git.commit("-S", "-m", "Signed change")
+    (path / "mapping.yaml").write_text("a: 2\n")
+    repo.git.commit("-a", "--no-gpg-sign", "-m", "Unsigned change")
+    collect_git(sqlite_ledger, path)
+    sigs = [p["signature"] for p in _commits(sqlite_ledger)]
+    assert sigs[0]["status"] == "good"
+    assert sigs[0]["signer"] == "signer@example.com"
+    assert sigs[0]["key"].startswith("SHA256:")
+    assert sigs[1] == {"status": "unsigned"}

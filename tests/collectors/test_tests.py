@@ -171,3 +171,15 @@ def test_the_pytest_plugin_stops_before_testing_when_the_ledger_is_unusable(
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR
     assert "cannot open ledger database" in proc.stderr
     assert "passed" not in proc.stdout
+
+
+def test_a_report_without_tests_is_not_a_pass(tmp_path: Path) -> None:
+    """An empty run (e.g. a collection that matched nothing) proves nothing."""
+    empty = tmp_path / "empty.xml"
+    empty.write_text('<testsuites><testsuite name="s" tests="0" time="0.01"/></testsuites>')
+    s = parse_junit(empty)
+    assert (s.tests, s.passed) == (0, False)
+    counted = tmp_path / "counted.xml"
+    counted.write_text('<testsuite name="s" tests="4" failures="1" errors="0" skipped="1"/>')
+    s = parse_junit(counted)
+    assert (s.tests, s.failures, s.skipped, s.passed) == (4, 1, 1, False)
