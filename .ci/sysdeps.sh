@@ -2,7 +2,7 @@
 # Debian packages scimtrail needs at run and test time; installs only what is missing.
 set -euo pipefail
 need=()
-for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 poppler-utils fonts-dejavu-core fonts-noto-core git; do
+for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz0b libharfbuzz-subset0 poppler-utils fonts-dejavu-core fonts-noto-core git openssh-client; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if ((${#need[@]})); then
