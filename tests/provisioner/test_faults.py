@@ -294,3 +294,34 @@ def test_the_rate_limit_spaces_requests_out() -> None:
         client._wait_turn()
     assert clock.sleeps == pytest.approx([0.1, 0.1, 0.1, 0.1])
     client.close()
+
+
+def test_paging_counts_what_came_back_and_accepts_lowercase_resources(tmp_path: Path) -> None:
+    """itemsPerPage lies, `resources` is lowercase, and the last page repeats the first."""
+    from evidence.ledger import Ledger
+    from provisioner.auth import NoCredential
+    from provisioner.scim import Recorder, ScimClient
+
+    people = [
+        {"id": f"u{i}", "userName": f"u{i}@example.sa", "externalId": f"E{i}"} for i in range(7)
+    ]
+    starts: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params["startIndex"])
+        starts.append(start)
+        page = people[start - 1 : start - 1 + 3] or people[:3]  # ignores startIndex past the end
+        return httpx.Response(200, json={"totalResults": 9, "itemsPerPage": 100, "resources": page})
+
+    db = str(tmp_path / "l.db")
+    Ledger.init(db)
+    with Ledger.open(db) as ledger:
+        rec = Recorder(ledger, "tester", "run-1")
+        client = ScimClient(
+            target(page_size=3), NoCredential(), rec, transport=httpx.MockTransport(handler)
+        )
+        got = [r["id"] for r in client.iter_resources("Users")]
+        client.close()
+        rec.close()
+    assert got == [f"u{i}" for i in range(7)]
+    assert starts == [1, 4, 7, 8], "advanced by what came back; stopped on a page of repeats"
