@@ -52,18 +52,27 @@ class PackVerification:
 
 
 def read_attachments(data: bytes) -> dict[str, bytes]:
-    """The embedded files of a PDF, by name; a name used twice is a mismatch."""
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    """The embedded files of a PDF, by name; a name used twice is a mismatch.
 
+    pypdf refuses to inflate more than 75 MB from one stream (a zip-bomb guard); a pack's
+    ledger export is larger, so the limit becomes 50 times the size of the file (the
+    export compresses about 10:1), which still stops a bomb.
+    """
+    from pypdf import PdfReader, apply_configuration
+    from pypdf.errors import PyPdfError
+
+    limit = max(75_000_000, 50 * len(data))
     try:
-        found = PdfReader(io.BytesIO(data)).attachments
-        out: dict[str, bytes] = {}
-        for name, contents in found.items():
-            if len(contents) != 1:
-                raise PackMismatch(name, f"the PDF embeds {len(contents)} files of this name")
-            out[name] = contents[0]
-    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        with apply_configuration(
+            zlib_maximum_output_length=limit, maximum_declared_stream_length=len(data)
+        ):
+            found = PdfReader(io.BytesIO(data)).attachments
+            out: dict[str, bytes] = {}
+            for name, contents in found.items():
+                if len(contents) != 1:
+                    raise PackMismatch(name, f"the PDF embeds {len(contents)} files of this name")
+                out[name] = contents[0]
+    except (PyPdfError, ValueError, KeyError, TypeError) as exc:
         raise PackMismatch("the PDF", f"its embedded files cannot be read ({exc})") from exc
     return out
 
@@ -118,7 +127,7 @@ def _csv_seqs(data: bytes, name: str) -> list[int]:
 
 
 def _export_rows(data: bytes) -> Iterator[Row]:
-    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    for n, line in enumerate(io.BytesIO(data), 1):
         obj = loads(line)
         if isinstance(obj, dict) and obj.get("type") == "entry":
             yield json_to_row(obj, f"ledger-export.jsonl line {n}")
@@ -262,11 +271,12 @@ def _verify_samples(
 ) -> None:
     sampling = manifest["sampling"]
     samples = loads(files["samples.json"])
-    export = {
-        int(obj["seq"]): obj
-        for obj in (loads(x) for x in files["ledger-export.jsonl"].splitlines())
-        if isinstance(obj, dict) and obj.get("type") == "entry"
-    }
+    wanted = {int(seq) for s in sampling["strata"] for seq in s["seqs"]}
+    export: dict[int, Any] = {}
+    for line in io.BytesIO(files["ledger-export.jsonl"]):
+        obj = loads(line)
+        if isinstance(obj, dict) and obj.get("type") == "entry" and obj.get("seq") in wanted:
+            export[int(obj["seq"])] = obj
     by_seq = {int(d["seq"]): d for d in samples.get("proofs", [])}
     for s in sampling["strata"]:
         name = f"population-{s['stratum']}.csv"
