@@ -438,6 +438,8 @@ def apply_run(
         result.failures = [Failure(p["external_id"], "plan", p["problem"]) for p in plan.problems]
         if not allow_mass_deprovision:
             check_threshold(plan, rc.target)
+        if only_set and source is not None:
+            result.trace.extend(_steps(rc, source, only_set, todo))
         ex = Executor(run.client, run.recorder, rc, plan, result)
         ex.execute(todo)
         result.ok = not result.failures
@@ -459,6 +461,36 @@ def apply_run(
     except BaseException as exc:
         run.finish(result, exc)
         raise
+
+
+def _steps(
+    rc: RunContext, source: Source, only: frozenset[str], todo: Sequence[Change]
+) -> list[str]:
+    """The single-person trace before execution: HR record, scope/lifecycle, match, plan."""
+    key = rc.mapping.source.key
+    lines: list[str] = []
+    found = {r[key]: r for r in source.records if r[key] in only}
+    for ext in sorted(only):
+        rec = found.get(ext)
+        if rec is None:
+            lines.append(f"source: {ext} is not in {source.path}")
+            continue
+        st = rc.mapping.state(rec, rc.today or date.today())
+        lines.append(f"source: {ext} found ({rec.get(rc.mapping.source.status, '')})")
+        lines.append(f"scope: {st.category} — {st.reason}")
+        mine = [c for c in todo if c.external_id == ext]
+        ids = sorted({c.scim_id for c in mine if c.scim_id})
+        if ids:
+            match = f"account {', '.join(ids)}"
+        elif any(c.op == "create" for c in mine):
+            match = "no account yet"
+        else:
+            match = "nothing to change"
+        lines.append(f"match: externalId {ext} → {match}")
+        for c in mine:
+            what = ", ".join(sorted(c.attrs or {})) if c.op == "update" else (c.group or "")
+            lines.append(f"plan: {c.op} {what}".rstrip())
+    return lines
 
 
 def _record_state(run: _Run, rc: RunContext, source: Source, plan: Plan, result: RunResult) -> None:

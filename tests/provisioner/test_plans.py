@@ -180,7 +180,13 @@ def test_single_person_apply_prints_a_step_trace(
     r = apply_run(ctx(example_mapping, ledger, server), src, only=["E3"])
     assert r.ok
     assert [u["externalId"] for u in server.all("Users")] == ["E3"]
-    assert any(line.startswith("create E3") for line in r.trace)
+    assert r.trace[:3] == [
+        "source: E3 found (Active)",
+        "scope: active — HR status Active",
+        "match: externalId E3 → no account yet",
+    ]
+    assert "plan: create" in r.trace
+    assert any(line.startswith("create E3: created as") for line in r.trace)
 
 
 def test_webhook_accepts_signed_events_and_refuses_unsigned_and_replayed(
