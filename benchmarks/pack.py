@@ -17,7 +17,8 @@ the pack's own) and the variants are interleaved, median of ``--reps``:
 * **scan** (baseline): stream every entry of the period with ``evidence.query.stream`` and
   decode its JSON — the least any report over the period must do;
 * **empty pack** (baseline): the same pack for 2026-Q1, where the ledger holds nothing,
-  i.e. the fixed cost of templates, fonts, PDF and signature.
+  i.e. the fixed cost of templates, fonts, PDF and signature;
+* **verify**: ``verify_pack`` of the pack just built (every check of verify-pack).
 
 Targets: pack < 60 s and peak RSS < 1 GB on the reference machine.
 """
@@ -199,7 +200,11 @@ def child(what: str, db: str, d: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     t0 = time.perf_counter()
     with Ledger.open(db) as ledger:
-        if what == "scan":
+        if what == "verify":
+            from reports.verify_pack import verify_pack
+
+            out["checks"] = len(verify_pack(Path(d) / "pack.pdf").checks)
+        elif what == "scan":
             period = parse_period("2026-Q3")
             n = 0
             kinds = ("scim.exchange", "run.started", "run.finished", "plan.recorded",
@@ -261,9 +266,9 @@ def main() -> None:
     work = CACHE / "pack-work"
     work.mkdir(exist_ok=True)
     keys(work)
-    results: dict[str, list[dict[str, Any]]] = {"scan": [], "empty": [], "pack": []}
+    results: dict[str, list[dict[str, Any]]] = {"scan": [], "empty": [], "pack": [], "verify": []}
     for rep in range(args.reps):
-        for what in ("scan", "empty", "pack"):
+        for what in ("scan", "empty", "pack", "verify"):
             r = run_child(what, db, work)
             results[what].append(r)
             print(f"  rep {rep + 1}/{args.reps} {what}: {r['seconds']:.1f} s, "
@@ -289,6 +294,9 @@ def main() -> None:
         *[(f"  {k}", f"{v:.1f} s", f"{100 * v / pack_s:.0f} %") for k, v in split.items()],
         ("pages / PDF size", f"{pages}", f"{results['pack'][-1]['bytes'] / 2**20:.1f} MiB"),
         ("peak RSS of the pack process", f"{rss:.0f} MiB", ""),
+        ("verify-pack of that pack", f"{med('verify', 'seconds'):.1f} s",
+         f"{med('verify', 'seconds') / scan_s:.1f}× scan, peak RSS "
+         f"{max(r['peak_rss_mib'] for r in results['verify']):.0f} MiB"),
     ]  # fmt: skip
     print()
     print(f"Audit pack, 2026-Q3: {args.events:,} provisioning events, {args.leavers:,} leavers "
