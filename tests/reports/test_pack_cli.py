@@ -101,3 +101,28 @@ def test_every_command_in_the_readme_audit_packs_section_exists() -> None:
     assert {ln.split()[2] for ln in lines} == {"pack", "verify-pack"}
     for line in lines:
         assert main([*line.split()[1:3], "--help"]) == 0, line
+
+
+@pytest.mark.slow
+def test_two_processes_write_byte_identical_unsigned_pdfs(seeded_db: str, tmp_path: Path) -> None:
+    """Fonts are subset and dates set the same way in a fresh process (no hidden clock)."""
+    import re
+    import subprocess
+    import sys
+
+    digests = []
+    for n in (1, 2):
+        args = _pack_args(seeded_db, tmp_path, tmp_path / f"p{n}.pdf")
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "scimtrail"), *args],
+            capture_output=True, text=True, check=False, timeout=240,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        digests.append(re.search(r"unsigned PDF sha256 ([0-9a-f]{64})", proc.stdout).group(1))  # type: ignore[union-attr]
+    assert digests[0] == digests[1]
+    first, second = (tmp_path / "p1.pdf").read_bytes(), (tmp_path / "p2.pdf").read_bytes()
+    assert first != second  # the signatures differ (signing time) ...
+    from reports.sign import check_pdf_signature
+
+    n1 = check_pdf_signature(first).unsigned_length
+    assert first[:n1] == second[:n1]  # ... the signed content does not
