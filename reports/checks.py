@@ -249,6 +249,12 @@ def _ident(name: Any, email: Any) -> set[str]:
 def config_changes_approved(ctx: Context, params: Mapping[str, Any]) -> RuleResult:
     c = ctx.frames.commits
     p = ctx.frames.period
+    via: dict[str, list[tuple[str, Any, list[dict[str, Any]]]]] = {}
+    for sha, pr, approvals, merged in zip(
+        c["sha"], c["pull_request"], c["approvals"], c["merged_commits"], strict=True
+    ):
+        for m in merged:
+            via.setdefault(str(m), []).append((str(sha), pr, approvals))
     exc: list[Finding] = []
     ok: list[Finding] = []
     n = 0
@@ -269,23 +275,37 @@ def config_changes_approved(ctx: Context, params: Mapping[str, Any]) -> RuleResu
             continue
         n += 1
         me = _ident(author, email)
-        others = [a for a in approvals if not (_ident(a.get("name"), a.get("email")) & me)]
         subj = f"{str(sha)[:12]} {subject}"
+        others = _approvers(approvals, me)
         if others:
-            who = ", ".join(str(a.get("name") or a.get("email")) for a in others)
-            ok.append(Finding(int(seq), "git.commit", ts, subj, "pass", f"approved by {who}"))
-        else:
-            why = "approved only by its author" if approvals else "no approval recorded in git"
-            kind = "merge" if merge else "commit"
-            exc.append(
-                Finding(int(seq), "git.commit", ts, subj, "exception", f"{kind} by {author}: {why}")
-            )
+            ok.append(Finding(int(seq), "git.commit", ts, subj, "pass", f"approved by {others}"))
+            continue
+        merged_by = [
+            (m, pr, who) for m, pr, appr in via.get(str(sha), []) if (who := _approvers(appr, me))
+        ]
+        if merged_by:
+            m, pr, who = merged_by[0]
+            what = f"PR #{pr}" if pr else f"merge {m[:12]}"
+            ok.append(Finding(int(seq), "git.commit", ts, subj, "pass",
+                              f"merged by {what}, approved by {who}"))  # fmt: skip
+            continue
+        why = "approved only by its author" if approvals else "no approval recorded in git"
+        kind = "merge" if merge else "commit"
+        exc.append(
+            Finding(int(seq), "git.commit", ts, subj, "exception", f"{kind} by {author}: {why}")
+        )
     reason = (
         f"{n - len(exc)} of {n} config changes approved by someone other than the author"
         if n
         else "no config changes in the period"
     )
     return _result("config_changes_approved", n, exc, ok, reason)
+
+
+def _approvers(approvals: list[dict[str, Any]], author: set[str]) -> str:
+    """Names of the approvals given by someone other than ``author`` (empty if none)."""
+    others = [a for a in approvals if not (_ident(a.get("name"), a.get("email")) & author)]
+    return ", ".join(str(a.get("name") or a.get("email")) for a in others)
 
 
 def _date(value: Any) -> date | None:

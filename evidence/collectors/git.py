@@ -31,6 +31,7 @@ from evidence.ledger import Ledger
 from evidence.model import NewEntry
 
 KIND = "git.commit"
+MAX_MERGED = 1000
 _TRAILER = re.compile(
     r"^(Reviewed-by|Approved-by|Acked-by|Co-authored-by):\s*(.+?)\s*(?:<([^>]+)>)?\s*$",
     re.IGNORECASE | re.MULTILINE,
@@ -107,6 +108,9 @@ def commit_payload(
     }
     if pr is not None:
         payload["pull_request"] = int(pr)
+    if len(c.parents) > 1:  # the commits this merge brought in (second parent side)
+        brought = repo.git.rev_list(f"{c.parents[0].hexsha}..{c.parents[1].hexsha}").split()
+        payload["merged_commits"] = brought[:MAX_MERGED]
     return payload
 
 

@@ -120,3 +120,22 @@ def test_signature_status_is_checked_by_git(sqlite_ledger: Ledger, tmp_path: Pat
     assert sigs[0]["signer"] == "signer@example.com"
     assert sigs[0]["key"].startswith("SHA256:")
     assert sigs[1] == {"status": "unsigned"}
+
+
+def test_a_reviewed_merge_vouches_for_the_branch_commits_it_brought_in(
+    ledger: Ledger, git_repo: Repo
+) -> None:
+    """Carol's branch commit has no trailer, but PR #42 that merged it was approved by Dave."""
+    from reports.coverage import compute_coverage
+    from reports.periods import parse_period
+
+    collect_git(ledger, git_repo.path, paths=["mapping.yaml", "provisioner/"])
+    merge = next(p for p in _commits(ledger) if p["sha"] == git_repo.shas["merge"])
+    assert merge["merged_commits"] == [git_repo.shas["feature"]]
+    cov = compute_coverage(ledger, parse_period("2026-Q3"), "nca-ecc-2", verify=False)
+    approved = next(p for p in cov.control("ORG-CHG-03").result.parts
+                    if p.rule == "config-changes-approved")  # fmt: skip
+    assert (approved.population, approved.exceptions) == (3, 0)
+    details = {f.subject[:12]: f.detail for f in approved.rows}
+    assert details[git_repo.shas["feature"][:12]] == "merged by PR #42, approved by Dave"
+    assert details[git_repo.shas["reviewed"][:12]] == "approved by Bob"
