@@ -193,8 +193,9 @@ def _body(content: bytes, content_type: str) -> tuple[dict[str, Any], Any]:
     Bodies are recorded verbatim (``body_text``: the bytes on the wire as UTF-8), which
     is both the most faithful evidence and cheap to canonicalise. A body that may carry
     a secret (a word such as token, secret or password appears in it) is recorded
-    parsed (``body``) instead, so that the ledger's key-based redaction applies to it.
-    Form bodies (OAuth2 token requests) are always recorded parsed.
+    parsed (``body``) instead, so that the ledger's key-based redaction applies to it;
+    if it is not JSON either, only its size and SHA-256 are kept. Form bodies (OAuth2
+    token requests) are always recorded parsed.
     """
     if not content:
         return {}, None
@@ -207,8 +208,16 @@ def _body(content: bytes, content_type: str) -> tuple[dict[str, Any], Any]:
             parsed = json.loads(content)
         except ValueError:
             parsed = None
-    if parsed is not None and _may_hold_secret(content):
-        return {"body": parsed}, parsed
+    if _may_hold_secret(content):
+        if parsed is not None:
+            return {"body": parsed}, parsed
+        # Not JSON, so key-based redaction cannot reach it (an HTML error page echoing
+        # a header, say): keep only its size and hash, never its text.
+        return {
+            "body_withheld": "may contain a secret and is not JSON",
+            "body_bytes": len(content),
+            "body_sha256": hashlib.sha256(content).hexdigest(),
+        }, None
     text = content.decode("utf-8", "replace")
     out: dict[str, Any] = {"body_text": text[:_MAX_TEXT]}
     if len(text) > _MAX_TEXT:

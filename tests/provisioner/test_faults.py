@@ -325,3 +325,29 @@ def test_paging_counts_what_came_back_and_accepts_lowercase_resources(tmp_path: 
         rec.close()
     assert got == [f"u{i}" for i in range(7)]
     assert starts == [1, 4, 7, 8], "advanced by what came back; stopped on a page of repeats"
+
+
+def test_an_html_error_page_echoing_a_token_is_kept_only_as_a_hash(
+    run_apply, server: Server, tmp_path: Path
+) -> None:
+    """Key-based redaction cannot reach inside HTML, so such a body's text is withheld."""
+    canary = "canary-html-7d3f0b1e9a2c"
+    page = f"<html><pre>Authorization: Bearer {canary}</pre></html>".encode()
+    faulty = Faulty(server.transport())
+    faulty.add(
+        method="GET",
+        path="/Users",
+        times=1,
+        status=502,
+        body=page,
+        headers={"Content-Type": "text/html"},
+    )
+    r = run_apply(rows(), transport=faulty.transport(), clock=FakeClock())
+    assert r.ok, r.failures
+    xs = exchanges(str(tmp_path / "ledger.db"), r.run_id)
+    bad = [x for x in xs if x["response"].get("status") == 502]
+    assert bad[0]["response"]["body_bytes"] == len(page)
+    assert "body_text" not in bad[0]["response"]
+    for f in tmp_path.iterdir():
+        if f.is_file():
+            assert canary.encode() not in f.read_bytes(), f.name
