@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from reports.catalogue_yaml import line_of, load_yaml
 from reports.errors import (
@@ -345,6 +346,7 @@ class _Builder:
         params = d.get("parameters") or {}
         if not isinstance(params, dict):
             raise CatalogueError(f, line_of(d), f"control {cid}: parameters must be a mapping")
+        check_parameters(f, line_of(d), f"control {cid}", params)
         version = d.get("version", 1)
         if not isinstance(version, int) or version < 1:
             raise CatalogueError(f, line_of(d), f"control {cid}: version must be an integer ≥ 1")
@@ -405,6 +407,7 @@ class _Builder:
             params = d.get("params") or {}
             if not isinstance(params, dict):
                 raise CatalogueError(f, line, f"rule {rid}: params must be a mapping")
+            check_parameters(f, line, f"rule {rid}", params)
             rule = Check(rid, name, dict(params), desc)
         else:
             key = forms[0]
@@ -494,6 +497,51 @@ class _Builder:
 
         for rid in self.rules:
             visit(rid, [])
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_AUTH = ("env", "file", "command", "oauth2", "literal", "none")
+
+
+def check_parameters(f: Path, line: int | None, who: str, params: dict[str, Any]) -> None:
+    """Parameters the built-in checks read must have the right shape (others pass through)."""
+
+    def bad(key: str, expected: str) -> CatalogueError:
+        return CatalogueError(f, line, f"{who}: parameter `{key}` must be {expected}")
+
+    for key in ("sla_business_days", "retention_months"):
+        v = params.get(key)
+        if key in params and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise bad(key, "a whole number ≥ 0")
+    if "timezone" in params:
+        try:
+            ZoneInfo(str(params["timezone"]))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise bad("timezone", "an IANA time zone such as Asia/Riyadh") from exc
+    lists = {
+        "weekend": _WEEKDAYS,
+        "operations": OPERATIONS,
+        "allowed_auth": _AUTH,
+        "signoff_kinds": None,
+        "holidays": None,
+    }
+    for key, allowed in lists.items():
+        if key not in params:
+            continue
+        v = params[key]
+        if not isinstance(v, list):
+            raise bad(key, "a list")
+        if allowed is not None:
+            wrong = [
+                x for x in v if str(x).lower()[: 3 if key == "weekend" else None] not in allowed
+            ]
+            if wrong:
+                raise bad(key, f"a list of {', '.join(allowed)} (not {wrong[0]!r})")
+    for h in params.get("holidays") or []:
+        try:
+            date.fromisoformat(str(h))
+        except ValueError as exc:
+            raise bad("holidays", f"a list of dates YYYY-MM-DD (not {h!r})") from exc
 
 
 def _list(f: Path, doc: dict[str, Any], key: str) -> list[Any]:

@@ -163,6 +163,22 @@ def test_empty_compositions_are_refused(cat_dir: Path) -> None:
             "    reviewed: last week\n",
             "must be a date",
         ),
+        *[
+            (
+                "internal.yaml",
+                "  - id: X\n    title: t\n    statement: s\n    owner: o\n"
+                "    frequency: daily\n    type: automated\n    nature: preventive\n"
+                f"    evidence: leavers-within-sla\n    parameters: {{{params}}}\n",
+                reason,
+            )
+            for params, reason in [
+                ("weekend: [funday]", "parameter `weekend` must be a list of mon"),
+                ("timezone: Mars/Olympus", "parameter `timezone` must be an IANA time zone"),
+                ("sla_business_days: one", "parameter `sla_business_days` must be a whole"),
+                ("holidays: [soon]", "parameter `holidays` must be a list of dates"),
+                ("operations: [teleport]", "parameter `operations` must be a list of create"),
+            ]
+        ],
         (
             "crosswalk.yaml",
             "  - {source: 'soc2:CC9.9', target: 'cis:5.1', relationship: equal}\n",
