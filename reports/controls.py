@@ -12,20 +12,38 @@ on load. Three things are modelled separately, as GRC tools do:
 Evidence rules are :class:`Check` (a built-in test over the ledger, with parameters)
 composed with :class:`AllOf` / :class:`AnyOf`. ``AllOf([])`` and ``AnyOf([])`` are
 refused, as are unknown ids and composition cycles. Every error names file, line
-and reason.
+and reason. This module loads and validates; the values live in :mod:`reports.catalogue`
+and are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping as MappingT
-from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from reports.catalogue import (
+    CONTROL_TYPES,
+    COVERAGES,
+    FREQUENCIES,
+    KNOWN_CHECKS,
+    OPERATIONS,
+    RELATIONSHIPS,
+    Alias,
+    AllOf,
+    AnyOf,
+    Catalogue,
+    Check,
+    Crosswalk,
+    Framework,
+    InternalControl,
+    Mapping,
+    Requirement,
+    Rule,
+)
 from reports.catalogue_yaml import line_of, load_yaml
 from reports.errors import (
     CatalogueError,
@@ -34,176 +52,28 @@ from reports.errors import (
     UnknownReference,
 )
 
-RELATIONSHIPS = ("equal", "subset", "superset", "intersects")
-COVERAGES = ("full", "partial")
-CONTROL_TYPES = ("automated", "manual", "it-dependent manual")
-FREQUENCIES = (
-    "continuous",
-    "daily",
-    "weekly",
-    "monthly",
-    "quarterly",
-    "semi-annual",
-    "annual",
-    "per-change",
-)
-OPERATIONS = (
-    "create",
-    "update",
-    "deactivate",
-    "reactivate",
-    "delete",
-    "group_create",
-    "membership_add",
-    "membership_remove",
-)
-#: The built-in checks an evidence rule may name (implemented in reports/checks.py).
-KNOWN_CHECKS = frozenset(
-    {
-        "leavers_within_sla",
-        "operations_succeed",
-        "runs_complete",
-        "exchanges_logged",
-        "config_tested_before_use",
-        "config_changes_approved",
-        "ledger_verifies",
-        "log_retention",
-        "auth_from_secrets_source",
-        "access_review_signed_off",
-        "reconcile_no_orphans",
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Framework:
-    id: str
-    name: str
-    version: str
-    publisher: str
-    source: str
-    retrieved: str
-    text_kind: str  # verbatim | paraphrase | third-party rendering
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class Requirement:
-    id: str  # "<framework>:<ref>", e.g. nca-ecc-2:2-2-3-5
-    framework: str
-    ref: str
-    title: str
-    text: str
-    text_ar: str | None
-    text_kind: str
-    parent: str | None
-    content_hash: str
-    file: str
-    line: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Alias:
-    name: str
-    authoritative: bool
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class InternalControl:
-    id: str
-    version: int
-    title: str
-    statement: str
-    owner: str
-    frequency: str
-    type: str
-    nature: str
-    key: bool
-    aliases: tuple[Alias, ...]
-    parameters: MappingT[str, Any]
-    evidence: str  # rule id
-    operations: tuple[str, ...]
-    file: str
-    line: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Mapping:
-    control: str
-    requirement: str
-    relationship: str
-    coverage: str
-    rationale: str
-    reviewer: str
-    reviewed: str
-    file: str
-    line: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class Crosswalk:
-    source: str
-    target: str
-    relationship: str
-    note: str
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    id: str
-    check: str
-    params: MappingT[str, Any]
-    description: str
-
-
-@dataclass(frozen=True, slots=True)
-class AllOf:
-    id: str
-    rules: tuple[str, ...]
-    description: str
-
-    def __post_init__(self) -> None:
-        if not self.rules:
-            raise ValueError("AllOf([]) is refused: an empty conjunction proves nothing")
-
-
-@dataclass(frozen=True, slots=True)
-class AnyOf:
-    id: str
-    rules: tuple[str, ...]
-    description: str
-
-    def __post_init__(self) -> None:
-        if not self.rules:
-            raise ValueError("AnyOf([]) is refused: it can never be satisfied")
-
-
-Rule = Check | AllOf | AnyOf
-
-
-@dataclass(frozen=True, slots=True)
-class Catalogue:
-    path: str
-    digest: str  # SHA-256 over the catalogue files, in name order
-    frameworks: MappingT[str, Framework]
-    requirements: MappingT[str, Requirement]  # in file order
-    controls: MappingT[str, InternalControl]
-    mappings: tuple[Mapping, ...]
-    rules: MappingT[str, Rule]
-    crosswalk: tuple[Crosswalk, ...] = field(default=())
-
-    def children(self, req_id: str) -> list[Requirement]:
-        return [r for r in self.requirements.values() if r.parent == req_id]
-
-    def mappings_to(self, req_id: str) -> list[Mapping]:
-        return [m for m in self.mappings if m.requirement == req_id]
-
-    def mappings_from(self, control_id: str) -> list[Mapping]:
-        return [m for m in self.mappings if m.control == control_id]
-
-    def controls_for_operation(self, op: str) -> list[InternalControl]:
-        return [c for c in self.controls.values() if op in c.operations]
+__all__ = [
+    "CONTROL_TYPES",
+    "COVERAGES",
+    "FREQUENCIES",
+    "KNOWN_CHECKS",
+    "OPERATIONS",
+    "RELATIONSHIPS",
+    "Alias",
+    "AllOf",
+    "AnyOf",
+    "Catalogue",
+    "Check",
+    "Crosswalk",
+    "Framework",
+    "InternalControl",
+    "Mapping",
+    "Requirement",
+    "Rule",
+    "check_parameters",
+    "default_path",
+    "load_catalogue",
+]
 
 
 def default_path() -> Path:
