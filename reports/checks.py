@@ -136,7 +136,8 @@ def operations_succeed(ctx: Context, params: Mapping[str, Any]) -> RuleResult:
         ok.append(Finding(int(seq), "scim.exchange", ts, f"{op} {ext}", "pass", "succeeded"))
     resolved = sum(1 for f in ok if f.detail.startswith("failed"))
     reason = (
-        f"{population} operations; {len(exc)} failed and still open; {resolved} failures resolved"
+        f"{population} operations; {len(exc)} failed and still open; "
+        f"{resolved} failed and were retried or compensated"
         if population
         else "no provisioning operations in the period"
     )

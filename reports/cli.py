@@ -56,7 +56,10 @@ CatalogueOpt = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
-ITEM_COLUMNS = ["id", "kind", "status", "reason", "population", "passed", "exceptions"]
+ITEM_COLUMNS = [
+    "id", "kind", "status", "reason", "population", "passed", "exceptions", "title", "aliases",
+]  # fmt: skip
+TABLE_COLUMNS = ["id", "title", "status", "reason", "population", "passed", "exceptions"]
 
 
 @report_app.command("coverage")
@@ -110,9 +113,12 @@ def coverage_cmd(
         return
     title = f"Coverage {p.label} ({p.start} to {p.end})" + (f", {framework}" if framework else "")
     typer.echo(
-        render(reqs, fmt, ITEM_COLUMNS, title=title + ": requirements", max_width=90), nl=False
+        render(reqs, fmt, TABLE_COLUMNS, title=title + ": requirements", max_width=70), nl=False
     )
-    typer.echo(render(ctrls, fmt, ITEM_COLUMNS, title="internal controls", max_width=90), nl=False)
+    for c in ctrls:
+        if c["aliases"]:
+            c["title"] = f"{c['title']} (also known as: {'; '.join(c['aliases'])})"
+    typer.echo(render(ctrls, fmt, TABLE_COLUMNS, title="internal controls", max_width=70), nl=False)
     ops = [o.as_dict() for o in cov.operations]
     for o in ops:
         o["commits"] = [c[:12] for c in o["commits"]]
