@@ -39,7 +39,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import evidence.ledger as ledger_mod
 from evidence.ledger import Ledger
 from evidence.model import NewEntry
 
@@ -101,83 +100,78 @@ def build(db: str, events: int, leavers: int) -> None:
         clock["t"] += timedelta(microseconds=500)
         return clock["t"].strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
-    real_now = ledger_mod.utc_now
-    ledger_mod.utc_now = fake_now
-    try:
-        Ledger.init(db)
-        with Ledger.open(db) as ledger:
-            person = 100000
-            left = 0
-            written = 0
-            for d in range(DAYS):
-                day = Q_START + timedelta(days=d)
-                clock["t"] = datetime(day.year, day.month, day.day, 2, 0, 0)
-                run, plan = f"run-{day}", f"{d:064x}"
-                batch: list[NewEntry] = []
-                if day.weekday() == 0:
-                    sha = f"{d:040x}"
-                    batch += [
-                        NewEntry("git.commit", {"repo": "config", "sha": sha, "parents": [],
-                                 "author": "Huda", "author_email": "h@example.sa",
-                                 "authored_at": f"{day}T08:00:00Z", "committer": "Huda",
-                                 "committer_email": "h@example.sa",
-                                 "committed_at": f"{day}T08:00:00Z", "message": "mapping",
-                                 "files": ["mapping.yaml"], "signature": {"status": "N"},
-                                 "merge": False}, "collector"),
-                        NewEntry("test.run", {"commit": sha, "suite": "provisioner",
-                                 "tests": 120, "failures": 0, "errors": 0, "skipped": 0,
-                                 "passed": True, "duration_s": 30.0, "source": "junit",
-                                 "failed_tests": []}, "ci"),
-                        NewEntry("deploy", {"env": "prod", "commit": sha,
-                                 "job_url": "https://ci.example.sa/1"}, "ci"),
-                    ]  # fmt: skip
-                commit = f"{d - d % 7:040x}"
-                batch.append(NewEntry("run.started", {
-                    "run_id": run, "mode": "apply", "target": {"name": "app", "url": URL},
-                    "source": {"path": "hr.csv", "sha256": "ab" * 32, "rows": 20000,
-                               "rejected": 0},
-                    "mapping": {"path": "mapping.yaml", "sha256": "cd" * 32,
-                                "git_commit": commit, "git_dirty": False},
-                    "auth": {"method": "env"}, "scimtrail_version": "0.1.0"},
-                    "provisioner", run))  # fmt: skip
-                n_leave = int((d + 1) * leavers_per_day) - left
-                ops: list[tuple[str, int, str | None]] = []
-                for _ in range(n_leave):
-                    late = rnd.random() < 0.03
-                    eff = day - timedelta(days=rnd.randint(3, 6)) if late else day
-                    ops.append(("deactivate", rnd.randint(1, person), eff.isoformat()))
-                left += n_leave
-                for _ in range(28):
-                    person += 1
-                    ops.append(("create", person, None))
-                ops += [("update", rnd.randint(1, person), None) for _ in range(65)]
-                ops += [(rnd.choice(("membership_add", "membership_remove")),
-                         rnd.randint(1, person), None)
-                        for _ in range(max(0, per_day - len(ops)))]  # fmt: skip
-                changes = [{"op": op, "resource_type": "User", "external_id": f"E{i}",
-                            **({"diff": {"department": ["Sales", "Finance"]}}
-                               if op == "update" else {}),
-                            **({"hr": {"status": "Terminated", "effective_date": eff}}
-                               if eff else {})}
-                           for op, i, eff in ops if not op.startswith("membership")]  # fmt: skip
-                batch.append(NewEntry("plan.recorded", {"plan_hash": plan, "target": "app",
-                                      "counts": {}, "changes": changes},
+    Ledger.init(db)
+    with Ledger.open(db, clock=fake_now) as ledger:
+        person = 100000
+        left = 0
+        written = 0
+        for d in range(DAYS):
+            day = Q_START + timedelta(days=d)
+            clock["t"] = datetime(day.year, day.month, day.day, 2, 0, 0)
+            run, plan = f"run-{day}", f"{d:064x}"
+            batch: list[NewEntry] = []
+            if day.weekday() == 0:
+                sha = f"{d:040x}"
+                batch += [
+                    NewEntry("git.commit", {"repo": "config", "sha": sha, "parents": [],
+                             "author": "Huda", "author_email": "h@example.sa",
+                             "authored_at": f"{day}T08:00:00Z", "committer": "Huda",
+                             "committer_email": "h@example.sa",
+                             "committed_at": f"{day}T08:00:00Z", "message": "mapping",
+                             "files": ["mapping.yaml"], "signature": {"status": "N"},
+                             "merge": False}, "collector"),
+                    NewEntry("test.run", {"commit": sha, "suite": "provisioner",
+                             "tests": 120, "failures": 0, "errors": 0, "skipped": 0,
+                             "passed": True, "duration_s": 30.0, "source": "junit",
+                             "failed_tests": []}, "ci"),
+                    NewEntry("deploy", {"env": "prod", "commit": sha,
+                             "job_url": "https://ci.example.sa/1"}, "ci"),
+                ]  # fmt: skip
+            commit = f"{d - d % 7:040x}"
+            batch.append(NewEntry("run.started", {
+                "run_id": run, "mode": "apply", "target": {"name": "app", "url": URL},
+                "source": {"path": "hr.csv", "sha256": "ab" * 32, "rows": 20000,
+                           "rejected": 0},
+                "mapping": {"path": "mapping.yaml", "sha256": "cd" * 32,
+                            "git_commit": commit, "git_dirty": False},
+                "auth": {"method": "env"}, "scimtrail_version": "0.1.0"},
+                "provisioner", run))  # fmt: skip
+            n_leave = int((d + 1) * leavers_per_day) - left
+            ops: list[tuple[str, int, str | None]] = []
+            for _ in range(n_leave):
+                late = rnd.random() < 0.03
+                eff = day - timedelta(days=rnd.randint(3, 6)) if late else day
+                ops.append(("deactivate", rnd.randint(1, person), eff.isoformat()))
+            left += n_leave
+            for _ in range(28):
+                person += 1
+                ops.append(("create", person, None))
+            ops += [("update", rnd.randint(1, person), None) for _ in range(65)]
+            ops += [(rnd.choice(("membership_add", "membership_remove")),
+                     rnd.randint(1, person), None)
+                    for _ in range(max(0, per_day - len(ops)))]  # fmt: skip
+            changes = [{"op": op, "resource_type": "User", "external_id": f"E{i}",
+                        **({"diff": {"department": ["Sales", "Finance"]}}
+                           if op == "update" else {}),
+                        **({"hr": {"status": "Terminated", "effective_date": eff}}
+                           if eff else {})}
+                       for op, i, eff in ops if not op.startswith("membership")]  # fmt: skip
+            batch.append(NewEntry("plan.recorded", {"plan_hash": plan, "target": "app",
+                                  "counts": {}, "changes": changes},
+                                  "provisioner", run))  # fmt: skip
+            batch += [NewEntry("scim.exchange", _exchange(op, i, day, plan, eff=eff),
+                               "provisioner", run) for op, i, eff in ops]  # fmt: skip
+            written += len(ops)
+            if d % 30 == 0:
+                batch.append(NewEntry("hr.rejected", {"file": "hr.csv", "row": 17 + d,
+                                      "field": "email", "reason": "not an e-mail"},
                                       "provisioner", run))  # fmt: skip
-                batch += [NewEntry("scim.exchange", _exchange(op, i, day, plan, eff=eff),
-                                   "provisioner", run) for op, i, eff in ops]  # fmt: skip
-                written += len(ops)
-                if d % 30 == 0:
-                    batch.append(NewEntry("hr.rejected", {"file": "hr.csv", "row": 17 + d,
-                                          "field": "email", "reason": "not an e-mail"},
-                                          "provisioner", run))  # fmt: skip
-                batch.append(NewEntry("run.finished", {"run_id": run, "ok": True,
-                                      "counts": {"requests": len(ops)}, "failures": [],
-                                      "duration_s": 60.0}, "provisioner", run))  # fmt: skip
-                for k in range(0, len(batch), 5000):
-                    ledger.append_many(batch[k : k + 5000])
-            print(f"  built {db}: {written:,} provisioning events, {left:,} leavers", flush=True)
-    finally:
-        ledger_mod.utc_now = real_now
+            batch.append(NewEntry("run.finished", {"run_id": run, "ok": True,
+                                  "counts": {"requests": len(ops)}, "failures": [],
+                                  "duration_s": 60.0}, "provisioner", run))  # fmt: skip
+            for k in range(0, len(batch), 5000):
+                ledger.append_many(batch[k : k + 5000])
+        print(f"  built {db}: {written:,} provisioning events, {left:,} leavers", flush=True)
 
 
 def keys(d: Path) -> None:

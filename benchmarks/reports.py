@@ -44,7 +44,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import create_engine, text
 
-import evidence.ledger as ledger_mod
 from evidence.ledger import Ledger
 from evidence.model import NewEntry
 
@@ -232,20 +231,16 @@ class Year:
 def build(db: str, entries: int, people: int, share: float, log: Any) -> int:
     """Append the synthetic year to an initialised, empty ledger."""
     year = Year(entries, people, change_share=share)
-    original = ledger_mod.utc_now
     n = 0
     t0 = time.perf_counter()
     pending: list[NewEntry] = []
-    try:
-        with Ledger.open(db) as ledger:
-            for ts, batch in year.days():
-                ledger_mod.utc_now = lambda ts=ts: ts  # type: ignore[misc]
-                ledger.append_many(batch)
-                n += len(batch)
-                if n // 100000 != (n - len(batch)) // 100000:
-                    log(f"  built {n:,} entries ({n / (time.perf_counter() - t0):,.0f}/s)")
-    finally:
-        ledger_mod.utc_now = original
+    with Ledger.open(db) as ledger:
+        for ts, batch in year.days():
+            ledger.clock = lambda ts=ts: ts  # type: ignore[misc]
+            ledger.append_many(batch)
+            n += len(batch)
+            if n // 100000 != (n - len(batch)) // 100000:
+                log(f"  built {n:,} entries ({n / (time.perf_counter() - t0):,.0f}/s)")
     del pending
     return n
 

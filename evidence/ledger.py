@@ -64,8 +64,18 @@ def utc_now() -> str:
 class Ledger:
     """An open ledger database. Use :meth:`open` (or :meth:`init`) and close it."""
 
-    def __init__(self, engine: Engine, shown: str, ledger_id: str, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        shown: str,
+        ledger_id: str,
+        redactor: Redactor,
+        clock: Callable[[], str] | None = None,
+    ) -> None:
         self.engine = engine
+        #: The sequencer's clock (UTC, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``). Timestamps are
+        #: claims, order comes from seq; tests and synthetic ledgers set their own clock.
+        self.clock: Callable[[], str] = clock or utc_now
         self.shown = shown
         self.ledger_id = ledger_id
         self.redactor = redactor
@@ -83,7 +93,13 @@ class Ledger:
 
     # -- opening -----------------------------------------------------------------
     @classmethod
-    def open(cls, db: str | None = None, *, redactor: Redactor | None = None) -> Ledger:
+    def open(
+        cls,
+        db: str | None = None,
+        *,
+        redactor: Redactor | None = None,
+        clock: Callable[[], str] | None = None,
+    ) -> Ledger:
         """Open an existing ledger at the latest schema revision."""
         db = store.resolve_db(db)
         shown = store.display(db)
@@ -100,7 +116,7 @@ class Ledger:
         if ledger_id is None:
             engine.dispose()
             raise DatabaseUnavailable(shown, "ledger was never initialised")
-        return cls(engine, shown, ledger_id, redactor or Redactor.from_env())
+        return cls(engine, shown, ledger_id, redactor or Redactor.from_env(), clock)
 
     @classmethod
     def init(cls, db: str | None = None) -> tuple[str | None, str, str]:
@@ -196,7 +212,7 @@ class Ledger:
                     link = bytes(link)
                     if before is not None:
                         prepared = list(prepared) + before(conn, size, frontier, link)
-                    ts = utc_now()
+                    ts = self.clock()
                     rows: list[tuple[Any, ...]] = []
                     nodes: list[tuple[int, int, bytes]] = []
                     out: list[Appended] = []
@@ -276,7 +292,7 @@ class Ledger:
         ) -> list[Prepared]:
             if size == 0:
                 raise InvalidInput("the ledger is empty: there is nothing to checkpoint")
-            cp = cpmod.sign(key, self.origin, size, frontier.root(), utc_now(), link)
+            cp = cpmod.sign(key, self.origin, size, frontier.root(), self.clock(), link)
             signed.append(cp)
             payload = cp.as_dict() | {"key": cpmod.fingerprint(key.public_key())}
             return [self._prepare(NewEntry("checkpoint", payload, actor))]

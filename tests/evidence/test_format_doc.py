@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 
-import evidence.ledger as ledger_mod
 from evidence import checkpoint as cpmod
 from evidence import export as exmod
 from evidence import proofs
@@ -88,8 +87,7 @@ def vector_ledger(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Ledg
          vectors.ts_for(5), vectors.ts_for(6)]
     )  # fmt: skip
     Ledger.init(db_url)
-    monkeypatch.setattr(ledger_mod, "utc_now", lambda: next(clock))
-    with Ledger.open(db_url, redactor=Redactor(None)) as led:
+    with Ledger.open(db_url, redactor=Redactor(None), clock=lambda: next(clock)) as led:
         for kind, actor, run, ref, payload in vectors._ENTRIES:
             led.append_many([NewEntry(kind, payload, actor, run, ref)])
         led.checkpoint(vectors.test_key(), actor="scimtrail")

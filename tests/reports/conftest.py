@@ -9,4 +9,4 @@ from tests.reports.seeding import Seeder
 @pytest.fixture
 def seeder(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Seeder:
     """A seeder over the suite's `ledger` fixture (SQLite and PostgreSQL)."""
-    return Seeder(ledger, monkeypatch)
+    return Seeder(ledger)

@@ -1,15 +1,13 @@
 """Build ledgers with known answers: entries of the shapes in docs/evidence-kinds.md.
 
-The ledger stamps every entry with its own clock (``evidence.ledger.utc_now``); to put
-events in a past quarter the tests set that clock, the one input a test cannot
-otherwise control. Everything else goes through the real append path.
+The ledger stamps every entry with its sequencer clock (``Ledger.clock``); to put
+events in a past quarter the tests give the ledger their own clock, the one input a
+test cannot otherwise control. Everything else goes through the real append path.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import pytest
 
 from evidence.ledger import Ledger
 
@@ -17,10 +15,10 @@ TARGET = {"name": "app", "url": "https://scim.example.com/scim/v2"}
 
 
 class Seeder:
-    def __init__(self, ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.now = "2026-01-01T00:00:00.000000Z"
-        monkeypatch.setattr("evidence.ledger.utc_now", lambda: self.now)
+        ledger.clock = lambda: self.now
 
     def at(self, when: str) -> Seeder:
         """Set the ledger clock: '2026-07-06T08:00:00' (UTC)."""

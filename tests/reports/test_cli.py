@@ -21,7 +21,7 @@ def q3_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     db = str(tmp_path / "l.db")
     Ledger.init(db)
     with Ledger.open(db) as ledger:
-        seed_quarter(Seeder(ledger, monkeypatch))
+        seed_quarter(Seeder(ledger))
     return db
 
 

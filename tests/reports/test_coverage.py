@@ -121,7 +121,7 @@ def test_results_are_identical_on_sqlite_and_postgresql(
     for db in (str(tmp_path / "l.db"), pg_url):
         Ledger.init(db)
         with Ledger.open(db) as ledger:
-            seed_quarter(Seeder(ledger, monkeypatch))
+            seed_quarter(Seeder(ledger))
             cov = compute_coverage(ledger, Q3, verify=False).as_dict()
             assert len(cov.pop("ledger_head")) == 64  # differs: payload commitments are salted
             out.append(cov)
