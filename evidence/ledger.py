@@ -498,7 +498,3 @@ def _is_driver_error(exc: Exception) -> bool:
 
 
 __all__ = ["GENESIS", "Ledger", "NewEntry", "utc_now"]
-
-
-#: Kept for callers written before the checker moved to evidence.checkpoint.
-checkpoint_checker = cpmod.in_chain_checker

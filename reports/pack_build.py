@@ -30,7 +30,7 @@ from evidence.chain import ChainVerifier, ExpectedRoot, VerifyResult
 from evidence.export import FORMAT as EXPORT_FORMAT
 from evidence.export import VERSION as EXPORT_VERSION
 from evidence.export import row_to_json
-from evidence.ledger import Ledger, checkpoint_checker, utc_now
+from evidence.ledger import Ledger, utc_now
 from evidence.merkle import Frontier
 from reports import pack as packdata
 from reports import pack_findings
@@ -164,7 +164,7 @@ def verify_and_scan(
     scan = packdata.Scan(period, cp.size)
     verifier = ChainVerifier(
         [ExpectedRoot(cp.size, cp.root, f"checkpoint of size {cp.size}")],
-        checkpoint_check=checkpoint_checker(pubkey),
+        checkpoint_check=cpmod.in_chain_checker(pubkey),
     )
     result = verifier.run(packdata.observe(ledger.rows(1, cp.size), scan))
     return result, scan
