@@ -628,8 +628,8 @@ def report(r: dict[str, Any]) -> str:
         for per_txn, v in app.items():
             ratio = v["ledger"] / v["raw"]
             rows.append(
-                [backend, f"{per_txn}/txn, 1 process", fmt_rate(v["ledger"]), fmt_rate(v["raw"]),
-                 f"{ratio:.2f}"]
+                [backend, "append() x1" if per_txn == "1" else f"append_many({per_txn})",
+                 fmt_rate(v["ledger"]), fmt_rate(v["raw"]), f"{ratio:.2f}"]
             )  # fmt: skip
             if per_txn == "1":
                 floor = 1000 if backend == "sqlite" else 700
@@ -651,7 +651,7 @@ def report(r: dict[str, Any]) -> str:
             for procs in (1, 4):
                 lk, rk = v[f"ledger x{procs}"], v[f"raw x{procs}"]
                 rows.append(
-                    [backend, f"{per_txn}/txn, {procs} process{'es' if procs > 1 else ''}",
+                    [backend, f"{per_txn}/txn, {procs} writer process{'es' if procs > 1 else ''}",
                      fmt_rate(lk), fmt_rate(rk), f"{lk / rk:.2f}"]
                 )  # fmt: skip
             if backend == "postgresql":
