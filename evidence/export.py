@@ -21,11 +21,14 @@ docs/ledger-format.md is the normative description.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+import orjson
 
 from evidence import checkpoint as cpmod
 from evidence.chain import GENESIS, ChainVerifier, ExpectedRoot, Row, VerifyResult
@@ -72,58 +75,76 @@ def export(
     until: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ExportSummary:
-    """Write entries (all, or those from ``since`` up to before ``until``) to ``out``."""
+    """Write entries (all, or those from ``since`` up to before ``until``) to ``out``.
+
+    The file appears only when complete (written as ``out.partial``, then renamed).
+    """
     first, last = _seq_range(ledger, since, until)
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        fh = tmp.open("wb")
+    except OSError as exc:
+        raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+    with fh:
+        summary = write_export(
+            ledger, fh, first, last, exported_at=utc_now(), since=since, until=until,
+            progress=progress,
+        )  # fmt: skip
+    tmp.replace(out)
+    return dataclasses.replace(summary, path=out)
+
+
+def write_export(
+    ledger: Ledger,
+    fh: IO[bytes],
+    first: int,
+    last: int,
+    *,
+    exported_at: str,
+    since: str | None = None,
+    until: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ExportSummary:
+    """Write entries ``first..last`` in the export format to a binary stream.
+
+    The same ledger, range and ``exported_at`` always give the same bytes (the audit
+    pack relies on it for reproducible PDFs).
+    """
     if first > 1:
         prev = ledger.row(first - 1).link
         frontier = _frontier_before(ledger, first - 1)
     else:
         prev, frontier = GENESIS, Frontier()
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        fh = tmp.open("w", encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"cannot write {out}: {exc.strerror}") from exc
+    header = {
+        "type": "header",
+        "format": FORMAT,
+        "version": VERSION,
+        "ledger_id": ledger.ledger_id,
+        "origin": ledger.origin,
+        "first_seq": first,
+        "last_seq": last,
+        "prev_link": prev.hex(),
+        "frontier": [n.hex() for n in frontier.nodes],
+        "exported_at": exported_at,
+        "since": since,
+        "until": until,
+    }
+    fh.write(orjson.dumps(header) + b"\n")
     count = 0
     link = prev
-    with fh:
-        _line(
-            fh,
-            {
-                "type": "header",
-                "format": FORMAT,
-                "version": VERSION,
-                "ledger_id": ledger.ledger_id,
-                "origin": ledger.origin,
-                "first_seq": first,
-                "last_seq": last,
-                "prev_link": prev.hex(),
-                "frontier": [n.hex() for n in frontier.nodes],
-                "exported_at": utc_now(),
-                "since": since,
-                "until": until,
-            },
-        )
-        for row in ledger.rows(first, last):
-            _line(fh, row_to_json(row))
-            frontier.append(row.leaf)
-            link = row.link
-            count += 1
-            if progress is not None and count % 10000 == 0:
-                progress(10000)
-        _line(
-            fh,
-            {
-                "type": "footer",
-                "count": count,
-                "head_link": link.hex(),
-                "root": frontier.root().hex(),
-            },
-        )
+    for row in ledger.rows(first, last):
+        fh.write(orjson.dumps(row_to_json(row)) + b"\n")
+        frontier.append(row.leaf)
+        link = row.link
+        count += 1
+        if progress is not None and count % 10000 == 0:
+            progress(10000)
+    root = frontier.root()
+    footer = {"type": "footer", "count": count, "head_link": link.hex(), "root": root.hex()}
+    fh.write(orjson.dumps(footer) + b"\n")
     if progress is not None:
         progress(count % 10000)
-    tmp.replace(out)
-    return ExportSummary(out, first, last, count, link.hex(), frontier.root().hex())
+    return ExportSummary(Path(getattr(fh, "name", "-")), first, last, count, link.hex(), root.hex())
 
 
 def _frontier_before(ledger: Ledger, size: int) -> Frontier:
@@ -136,11 +157,6 @@ def _frontier_before(ledger: Ledger, size: int) -> Frontier:
             nodes.append(ledger.subtree(start, start + width))
             start += width
     return Frontier(size, nodes)
-
-
-def _line(fh: IO[str], obj: dict[str, Any]) -> None:
-    fh.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")))
-    fh.write("\n")
 
 
 def row_to_json(row: Row) -> dict[str, Any]:

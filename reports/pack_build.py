@@ -14,6 +14,7 @@ period and the options, so the same inputs give the same bytes.
 from __future__ import annotations
 
 import hashlib
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,17 +22,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from evidence import checkpoint as cpmod
 from evidence import proofs
 from evidence.canonical import canonical_bytes
 from evidence.chain import ChainVerifier, ExpectedRoot, VerifyResult
-from evidence.export import FORMAT as EXPORT_FORMAT
-from evidence.export import VERSION as EXPORT_VERSION
-from evidence.export import row_to_json
+from evidence.export import write_export
 from evidence.ledger import Ledger, utc_now
-from evidence.merkle import Frontier
 from reports import pack as packdata
 from reports import pack_findings
 from reports.controls import Catalogue, load_catalogue
@@ -115,46 +111,14 @@ def checkpoint_for(ledger: Ledger, period: Period, key: Any, actor: str) -> cpmo
     return ledger.checkpoint(key, actor=actor)
 
 
-def _frontier_before(ledger: Ledger, size: int) -> Frontier:
-    nodes = []
-    start = 0
-    for bit in reversed(range(size.bit_length())):
-        width = 1 << bit
-        if size & width:
-            nodes.append(ledger.subtree(start, start + width))
-            start += width
-    return Frontier(size, nodes)
-
-
 def export_bytes(ledger: Ledger, first: int, last: int, exported_at: str, period: Period) -> bytes:
-    """Entries ``first..last`` in the ledger export format (evidence/export.py), with a
-    fixed ``exported_at`` so the bytes are reproducible."""
-    frontier = _frontier_before(ledger, first - 1)
-    prev = ledger.row(first - 1).link if first > 1 else bytes(32)
-    lines: list[bytes] = []
-
-    def line(obj: dict[str, Any]) -> None:
-        lines.append(
-            orjson.dumps(obj) + b"\n"
-        )  # same bytes as json.dumps(separators=(",", ":"), ensure_ascii=False)
-
-    line(
-        {
-            "type": "header", "format": EXPORT_FORMAT, "version": EXPORT_VERSION,
-            "ledger_id": ledger.ledger_id, "origin": ledger.origin, "first_seq": first,
-            "last_seq": last, "prev_link": prev.hex(),
-            "frontier": [n.hex() for n in frontier.nodes], "exported_at": exported_at,
-            "since": period.since, "until": period.until,
-        }
-    )  # fmt: skip
-    link, count = prev, 0
-    for row in ledger.rows(first, last):
-        line(row_to_json(row))
-        frontier.append(row.leaf)
-        link = row.link
-        count += 1
-    line({"type": "footer", "count": count, "head_link": link.hex(), "root": frontier.root().hex()})
-    return b"".join(lines)
+    """Entries ``first..last`` in the ledger export format, with a fixed ``exported_at``
+    so the bytes are reproducible."""
+    buf = io.BytesIO()
+    write_export(
+        ledger, buf, first, last, exported_at=exported_at, since=period.since, until=period.until
+    )
+    return buf.getvalue()
 
 
 def verify_and_scan(
