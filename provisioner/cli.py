@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
+from evidence.cli import DbOpt, FormatOpt
 from evidence.ledger import Ledger
 from evidence.output import Format, render
 from provisioner import mapping as mp
@@ -38,15 +39,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="SCIMTRAIL_DB",
-        help="Ledger: SQLite path or postgresql:// URL.",
-        show_default=False,
-    ),
-]
 SourceOpt = Annotated[Path, typer.Option("--source", help="HR export: .csv, .json or .jsonl.")]
 MappingOpt = Annotated[Path, typer.Option("--mapping", help="Mapping YAML (docs/mapping.md).")]
 TargetOpt = Annotated[
@@ -86,7 +78,6 @@ TodayOpt = Annotated[
         show_default=False,
     ),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 FullOpt = Annotated[
     bool,
     typer.Option("--full", help="Read the whole target even when an incremental run is possible."),

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from evidence.cli import DbOpt, FormatOpt
 from evidence.ledger import Ledger
 from evidence.output import Format, render
 from reports.controls import load_catalogue
@@ -29,15 +30,6 @@ controls_app = typer.Typer(
     no_args_is_help=True,
 )
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="SCIMTRAIL_DB",
-        help="SQLite file path or database URL (postgresql://…). Default ./scimtrail.db.",
-        show_default=False,
-    ),
-]
 PeriodOpt = Annotated[
     str | None,
     typer.Option("--period", "-p", help="2026-Q3, 2026-H2, 2026-07 or 2026."),
@@ -55,7 +47,6 @@ CatalogueOpt = Annotated[
         show_default=False,
     ),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 ITEM_COLUMNS = [
     "id", "kind", "status", "reason", "population", "passed", "exceptions", "title", "aliases",
 ]  # fmt: skip

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from evidence.cli import DbOpt
 from evidence.collectors.deploy import record_deploy
 from evidence.collectors.git import collect_git
 from evidence.collectors.junit import record_junit
@@ -23,15 +24,6 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar="SCIMTRAIL_DB",
-        help="SQLite file path or database URL (postgresql://…). Default ./scimtrail.db.",
-        show_default=False,
-    ),
-]
 RepoOpt = Annotated[
     Path,
     typer.Option("--repo", help="The git repository of the provisioning code and config."),
