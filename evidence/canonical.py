@@ -52,9 +52,13 @@ def _fast_path_safe(value: Any) -> bool:
     return True
 
 
-def canonical_bytes(value: Any) -> bytes:
-    """The RFC 8785 canonical UTF-8 bytes of ``value`` (raises InvalidPayload)."""
-    if _fast_path_safe(value):
+def canonical_bytes(value: Any, *, known_safe: bool = False) -> bytes:
+    """The RFC 8785 canonical UTF-8 bytes of ``value`` (raises InvalidPayload).
+
+    ``known_safe`` says the caller has already walked ``value`` with the same rules as
+    :func:`_fast_path_safe` (the redactor does, in its own walk).
+    """
+    if known_safe or _fast_path_safe(value):
         try:
             return orjson.dumps(value, option=_SORTED)
         except orjson.JSONEncodeError:

@@ -29,6 +29,7 @@ from evidence.merkle import Frontier, leaf_hash
 
 FORMAT_VERSION = 1
 GENESIS = bytes(32)
+_MAX_SAFE = 2**53 - 1
 _sha256 = hashlib.sha256
 
 
@@ -50,18 +51,27 @@ def entry_bytes(
     payload_hash: bytes,
 ) -> bytes:
     """The canonical envelope that the leaf hash covers."""
-    return canonical_bytes(
-        {
-            "v": FORMAT_VERSION,
-            "seq": seq,
-            "ts": ts,
-            "kind": kind,
-            "actor": actor,
-            "run": run_id,
-            "ref": ref,
-            "payload": payload_hash.hex(),
-        }
-    )
+    envelope = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "ts": ts,
+        "kind": kind,
+        "actor": actor,
+        "run": run_id,
+        "ref": ref,
+        "payload": payload_hash.hex(),
+    }
+    # Fixed ASCII keys, strings, small ints and null: orjson's sorted output is JCS.
+    if (
+        type(seq) is int
+        and seq <= _MAX_SAFE
+        and (ref is None or (type(ref) is int and ref <= _MAX_SAFE))
+    ):
+        try:
+            return orjson.dumps(envelope, option=orjson.OPT_SORT_KEYS)
+        except (orjson.JSONEncodeError, TypeError):
+            pass
+    return canonical_bytes(envelope)
 
 
 class Row(NamedTuple):
@@ -142,7 +152,7 @@ class ChainVerifier:
         self.next_seq = start
         self.link = prev_link
         self.frontier = frontier or Frontier()
-        self.pending_erasures: dict[int, int] = {}
+        self.pending_erasures: dict[int, tuple[int, bytes]] = {}
         self.erased = 0
         self.checkpoints = 0
         self.checked: list[ExpectedRoot] = []
@@ -171,7 +181,8 @@ class ChainVerifier:
             self.check(row, nxt)
         return self.finish()
 
-    def check(self, row: Row, nxt: Row | None) -> None:
+    def _diagnose(self, row: Row, nxt: Row | None) -> None:
+        """The slow path: find which rule a row breaks, in a fixed order, and raise."""
         seq = row.seq
         expected = self.next_seq
         if seq != expected:
@@ -219,9 +230,6 @@ class ChainVerifier:
         leaf = leaf_hash(entry)
         if leaf != row.leaf:
             raise self._fault(seq, Fault.ENTRY_CHANGED, "entry bytes do not match their leaf hash")
-        link = link_hash(row.prev, leaf)
-        if link != row.link:
-            raise self._fault(seq, Fault.ENTRY_CHANGED, "stored link does not match its inputs")
         expected_env = entry_bytes(
             seq, row.ts, row.kind, row.actor, row.run_id, row.ref, row.payload_hash
         )
@@ -232,20 +240,35 @@ class ChainVerifier:
                 "a stored column (ts, kind, actor, run, ref or payload hash) differs from the "
                 "hashed entry",
             )
+        raise self._fault(seq, Fault.ENTRY_CHANGED, "the entry does not verify")
+
+    def check(self, row: Row, nxt: Row | None) -> None:
+        seq = row.seq
+        entry = row.entry
+        leaf = leaf_hash(entry)
+        if not (
+            seq == self.next_seq
+            and row.prev == self.link
+            and leaf == row.leaf
+            and entry
+            == entry_bytes(seq, row.ts, row.kind, row.actor, row.run_id, row.ref, row.payload_hash)
+        ):
+            self._diagnose(row, nxt)  # raises, naming the fault
+        link = link_hash(row.prev, leaf)
+        if link != row.link:
+            raise self._fault(seq, Fault.ENTRY_CHANGED, "stored link does not match its inputs")
         body = row.body
         if body is None:
             if row.erased_by is None or row.erased_by <= seq:
                 raise self._fault(seq, Fault.PAYLOAD_MISSING, "the payload is gone")
-            self.pending_erasures[seq] = row.erased_by
+            self.pending_erasures[seq] = (row.erased_by, row.payload_hash)
             self.erased += 1
         elif row.salt is None or payload_commitment(row.salt, body) != row.payload_hash:
             raise self._fault(seq, Fault.PAYLOAD_CHANGED, "payload does not match its commitment")
         if row.kind == "erasure" and row.ref is not None:
-            target = self.pending_erasures.pop(row.ref, None)
-            if target is not None and target != seq:
-                raise self._fault(
-                    row.ref, Fault.PAYLOAD_MISSING, f"erasure recorded at {target}, not {seq}"
-                )
+            pending = self.pending_erasures.pop(row.ref, None)
+            if pending is not None:
+                self._check_erasure(row, *pending)
         if row.kind == "checkpoint" and body is not None and self._checkpoint_check is not None:
             self._checkpoint_check(row, self)  # sees the tree of the entries before it
             self.checkpoints += 1
@@ -254,13 +277,33 @@ class ChainVerifier:
         self.next_seq = seq + 1
         self._check_expected()
 
+    def _check_erasure(self, row: Row, erased_by: int, erased_hash: bytes) -> None:
+        """An erasure entry must be the one the erased row cites, and name it exactly."""
+        if erased_by != row.seq:
+            raise self._fault(
+                row.ref or 0,
+                Fault.PAYLOAD_MISSING,
+                f"erasure recorded at {erased_by}, not {row.seq}",
+            )
+        if row.body is None:
+            return
+        try:
+            data = orjson.loads(row.body)
+            named = (data["erased_seq"], data["payload_hash"])
+        except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+            raise self._fault(row.seq, Fault.MALFORMED, "erasure entry is unreadable") from exc
+        if named != (row.ref, erased_hash.hex()):
+            raise self._fault(
+                row.seq, Fault.MALFORMED, f"erasure entry does not name entry {row.ref} exactly"
+            )
+
     def finish(self) -> VerifyResult:
         if self.pending_erasures:
             seq = min(self.pending_erasures)
             raise self._fault(
                 seq,
                 Fault.PAYLOAD_MISSING,
-                f"payload cleared citing erasure seq {self.pending_erasures[seq]}, "
+                f"payload cleared citing erasure seq {self.pending_erasures[seq][0]}, "
                 "but no such erasure entry names it",
             )
         if self.expected:

@@ -214,8 +214,11 @@ def read_file(path: Path) -> Checkpoint:
     return parse(text, str(path))
 
 
-def in_chain_checker(pubkey: Ed25519PublicKey | None) -> Callable[[Row, ChainVerifier], None]:
-    """Check a checkpoint entry met in the chain against the tree computed so far."""
+def in_chain_checker(
+    pubkey: Ed25519PublicKey | None, origin: str | None = None
+) -> Callable[[Row, ChainVerifier], None]:
+    """Check a checkpoint entry met in the chain against the tree and link computed so far
+    (and against the ledger's origin when given)."""
 
     def check(row: Row, verifier: ChainVerifier) -> None:
         assert row.body is not None
@@ -226,7 +229,17 @@ def in_chain_checker(pubkey: Ed25519PublicKey | None) -> Callable[[Row, ChainVer
             raise LedgerTampered(
                 row.seq, Fault.MALFORMED, "checkpoint entry is unreadable"
             ) from exc
-        if cp.size != verifier.frontier.size or cp.root != verifier.frontier.root():
+        if origin is not None and cp.origin != origin:
+            raise CheckpointMismatch(
+                Fault.REWRITTEN,
+                f"checkpoint entry {row.seq} is for ledger {cp.origin!r}, not {origin!r}",
+                seq=row.seq,
+            )
+        if (
+            cp.size != verifier.frontier.size
+            or cp.root != verifier.frontier.root()
+            or cp.link != verifier.link
+        ):
             raise CheckpointMismatch(
                 Fault.REWRITTEN,
                 f"checkpoint entry {row.seq} signed a root for size {cp.size} that the "

@@ -274,7 +274,7 @@ def _verify_lines(
         start=first,
         prev_link=bytes.fromhex(header["prev_link"]),
         frontier=frontier,
-        checkpoint_check=cpmod.in_chain_checker(pubkey),
+        checkpoint_check=cpmod.in_chain_checker(pubkey, origin),
     )
     footer: dict[str, Any] | None = None
 

@@ -174,7 +174,8 @@ class Ledger:
             raise InvalidInput("every entry needs an actor (who or what did this)")
         if e.ref is not None and (not isinstance(e.ref, int) or e.ref < 1):
             raise InvalidInput(f"ref must be a positive seq, not {e.ref!r}")
-        body = canonical_bytes(self.redactor.redact(e.payload))
+        redacted, safe = self.redactor.redact_checked(e.payload)
+        body = canonical_bytes(redacted, known_safe=safe)
         salt = secrets.token_bytes(16)
         return (e.kind, e.actor, e.run_id, e.ref, salt, body, payload_commitment(salt, body))
 
@@ -425,7 +426,9 @@ class Ledger:
             if pubkey is not None:
                 cpmod.verify(cp, pubkey)
             expected.append(ExpectedRoot(cp.size, cp.root, f"checkpoint of size {cp.size}"))
-        verifier = ChainVerifier(expected, checkpoint_check=cpmod.in_chain_checker(pubkey))
+        verifier = ChainVerifier(
+            expected, checkpoint_check=cpmod.in_chain_checker(pubkey, self.origin)
+        )
         with store.connect(self.engine, self.shown) as conn:
             head_size = conn.exec_driver_sql("SELECT size FROM ledger_head WHERE id = 1").scalar()
         with contextlib.closing(self.rows()) as stored:

@@ -11,6 +11,7 @@ without revealing it. String values that look like credentials ("Bearer …",
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -67,6 +68,7 @@ def _norm(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "").replace(".", "")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     if key.lower() in SECRET_HEADERS:
         return True
@@ -93,26 +95,78 @@ class Redactor:
 
     def redact(self, value: Any) -> Any:
         """A copy of ``value`` with every secret replaced; the input is left unchanged."""
-        t = type(value)
-        if t is dict:
-            out: dict[Any, Any] = {}
-            for k, v in value.items():
-                if isinstance(k, str) and is_secret_key(k) and v is not None:
-                    if isinstance(v, list):
-                        out[k] = [self.marker(x) for x in v]
-                    elif isinstance(v, dict):
-                        out[k] = {kk: self.marker(vv) for kk, vv in v.items()}
+        return self.redact_checked(value)[0]
+
+    def redact_checked(self, value: Any) -> tuple[Any, bool]:
+        """Redact, and say in the same walk whether the result may take the fast JCS path.
+
+        The flag is True when the result holds only strings, booleans, null, integers
+        within ±(2^53-1), lists and objects whose keys sort the same by code point and by
+        UTF-16 unit (see evidence/canonical.py); it lets the ledger skip a second walk.
+        """
+        safe = True
+        marker = self.marker
+
+        def walk(v: Any) -> Any:
+            nonlocal safe
+            t = type(v)
+            if t is str:
+                return _redact_str(v, marker)
+            if t is dict:
+                out: dict[Any, Any] = {}
+                for k, item in v.items():
+                    if type(k) is not str or (not k.isascii() and max(k) >= "\ue000"):
+                        safe = False
+                    if item is not None and type(k) is str and is_secret_key(k):
+                        if isinstance(item, list):
+                            out[k] = [marker(x) for x in item]
+                        elif isinstance(item, dict):
+                            out[k] = {kk: marker(vv) for kk, vv in item.items()}
+                            if any(
+                                type(kk) is not str or (not kk.isascii() and max(kk) >= "\ue000")
+                                for kk in item
+                            ):
+                                safe = False
+                        else:
+                            out[k] = marker(item)
+                        continue
+                    ti = type(item)
+                    if ti is str:
+                        c = item[:1]
+                        if c and (c in _CRED_START or c.isspace() or "=" in item):
+                            item = _redact_str(item, marker)
+                        out[k] = item
+                    elif item is None or ti is bool:
+                        out[k] = item
+                    elif ti is int:
+                        if not -_MAX_SAFE <= item <= _MAX_SAFE:
+                            safe = False
+                        out[k] = item
                     else:
-                        out[k] = self.marker(v)
-                else:
-                    out[k] = self.redact(v)
-            return out
-        if t is list or t is tuple:
-            return [self.redact(v) for v in value]
-        if t is str:
-            if _CRED_VALUE.match(value):
-                return self.marker(value)
-            if "=" in value and ("?" in value or "&" in value):
-                return _URL_SECRET.sub(lambda m: m.group(1) + MARKER, value)
-            return value
-        return value
+                        out[k] = walk(item)
+                return out
+            if t is list or t is tuple:
+                return [walk(x) for x in v]
+            if v is None or t is bool:
+                return v
+            if t is int:
+                if not -_MAX_SAFE <= v <= _MAX_SAFE:
+                    safe = False
+                return v
+            safe = False  # floats and anything unusual: the reference implementation decides
+            return v
+
+        result = walk(value)
+        return result, safe
+
+
+_MAX_SAFE = 2**53 - 1
+_CRED_START = frozenset("bBtTdD")
+
+
+def _redact_str(value: str, marker: Any) -> Any:
+    if value and (value[0] in _CRED_START or value[0].isspace()) and _CRED_VALUE.match(value):
+        return marker(value)
+    if "=" in value and ("?" in value or "&" in value):
+        return _URL_SECRET.sub(lambda m: m.group(1) + MARKER, value)
+    return value

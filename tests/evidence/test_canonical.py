@@ -85,3 +85,29 @@ def test_values_outside_i_json_are_refused_with_a_reason(value: Any, fragment: s
     with pytest.raises(InvalidPayload) as info:
         canonical_bytes(value)
     assert fragment in info.value.diagnostics()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 2**53 - 1),
+    st.text(),
+    st.text(),
+    st.text(),
+    st.none() | st.text(),
+    st.none() | st.integers(1, 2**53 - 1),
+    st.binary(min_size=32, max_size=32),
+)
+def test_the_envelope_fast_path_equals_the_reference(
+    seq: int, ts: str, kind: str, actor: str, run: str | None, ref: int | None, ph: bytes
+) -> None:
+    from evidence.chain import FORMAT_VERSION, entry_bytes
+
+    envelope = {"v": FORMAT_VERSION, "seq": seq, "ts": ts, "kind": kind, "actor": actor,
+                "run": run, "ref": ref, "payload": ph.hex()}  # fmt: skip
+    try:
+        expected = rfc8785.dumps(envelope)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(InvalidPayload):
+            entry_bytes(seq, ts, kind, actor, run, ref, ph)
+        return
+    assert entry_bytes(seq, ts, kind, actor, run, ref, ph) == expected

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from evidence import store
+from evidence.canonical import _fast_path_safe
 from evidence.errors import DatabaseUnavailable
 from evidence.ledger import Ledger
 from evidence.redact import MARKER, Redactor, is_secret_key
@@ -76,3 +79,29 @@ def test_redaction_does_not_change_the_callers_payload() -> None:
     out = Redactor().redact(payload)
     assert payload["password"] == "s3cret"
     assert out == {"password": MARKER, "keep": {"userName": "a"}}
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.sampled_from(["Bearer abc", " basic x", "\u00a0Token t", "https://x/?access_token=s&a=1"]),
+    lambda c: (
+        st.lists(c, max_size=4)
+        | st.dictionaries(
+            st.text() | st.sampled_from(["password", "Authorization", "\U0001f600"]), c, max_size=4
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_json)
+def test_the_fused_walk_agrees_with_the_separate_checks(value: object) -> None:
+    redacted, safe = Redactor().redact_checked(value)
+    assert safe == _fast_path_safe(redacted)
+    assert Redactor().redact(redacted) == redacted  # redaction is idempotent
+    assert "abc" not in repr(redacted) or "Bearer abc" not in repr(value)
