@@ -106,6 +106,7 @@ class Redactor:
         """
         safe = True
         marker = self.marker
+        key_info = _KEY_INFO
 
         def walk(v: Any) -> Any:
             nonlocal safe
@@ -115,9 +116,12 @@ class Redactor:
             if t is dict:
                 out: dict[Any, Any] = {}
                 for k, item in v.items():
-                    if type(k) is not str or (not k.isascii() and max(k) >= "\ue000"):
+                    info = key_info.get(k) if type(k) is str else _UNSAFE_KEY
+                    if info is None:
+                        info = _key_info(k)
+                    if info & _UNSAFE_KEY:
                         safe = False
-                    if item is not None and type(k) is str and is_secret_key(k):
+                    if info & _SECRET_KEY and item is not None:
                         if isinstance(item, list):
                             out[k] = [marker(x) for x in item]
                         elif isinstance(item, dict):
@@ -161,6 +165,22 @@ class Redactor:
 
 
 _MAX_SAFE = 2**53 - 1
+_SECRET_KEY = 1
+_UNSAFE_KEY = 2  # sorts differently by code point and by UTF-16 unit (JCS fast path off)
+_KEY_INFO: dict[str, int] = {}
+
+
+def _key_info(key: str) -> int:
+    """Flags for an object key, memoised: payloads repeat the same few hundred keys."""
+    info = _SECRET_KEY if is_secret_key(key) else 0
+    if not key.isascii() and max(key) >= "\ue000":
+        info |= _UNSAFE_KEY
+    if len(_KEY_INFO) > 50_000:
+        _KEY_INFO.clear()
+    _KEY_INFO[key] = info
+    return info
+
+
 _CRED_START = frozenset("bBtTdD")
 
 
