@@ -7,7 +7,7 @@ command takes ``--format table|json|csv``. Exit codes: 0 ok, 1 error, 2 usage.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -15,11 +15,11 @@ from evidence.cli import DbOpt, FormatOpt
 from evidence.ledger import Ledger
 from evidence.output import Format, render
 from reports.controls import load_catalogue
-from reports.coverage import compute_coverage, sla_of
-from reports.frames import load_frames
-from reports.metrics import Sla, compute_metrics
 from reports.pack_cli import pack, verify_pack
 from reports.periods import Period, resolve_period
+
+if TYPE_CHECKING:
+    from reports.metrics import Sla
 
 report_app = typer.Typer(
     help="Coverage of requirements and internal controls, and provisioning metrics, per period.",
@@ -74,6 +74,8 @@ def coverage_cmd(
     db: DbOpt = None,
 ) -> None:
     """Each requirement and internal control: covered / partial / not covered / not tested."""
+    from reports.coverage import compute_coverage  # pandas: imported only when needed
+
     p = resolve_period(period, start, end)
     cat = load_catalogue(catalogue)
     with Ledger.open(db) as ledger:
@@ -150,6 +152,10 @@ def metrics_cmd(
     """Joiners/movers/leavers, leaver lag (p50/p95/max), breaches, failures, orphans."""
     if show not in LISTS:
         raise typer.BadParameter(f"choose one of {', '.join(LISTS)}", param_hint="--list")
+    from reports.coverage import sla_of  # pandas: imported only when needed
+    from reports.frames import load_frames
+    from reports.metrics import Sla, compute_metrics
+
     p = resolve_period(period, start, end)
     sla = sla_of(load_catalogue(catalogue))
     if sla_days is not None:

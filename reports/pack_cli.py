@@ -13,9 +13,7 @@ from typing import Annotated
 import typer
 
 from evidence.ledger import Ledger
-from reports.pack_build import PackOptions, build_pack
 from reports.periods import resolve_period
-from reports.verify_pack import verify_pack as run_verify_pack
 
 
 def _err(msg: str) -> None:
@@ -92,6 +90,8 @@ def pack(
     ] = None,
 ) -> None:
     """Build a signed PDF audit pack for a period, with its raw evidence attached."""
+    from reports.pack_build import PackOptions, build_pack  # WeasyPrint, pandas: on demand
+
     options = PackOptions(
         period=resolve_period(period, start, end),
         seed=seed,
@@ -137,6 +137,8 @@ def verify_pack(
     ] = False,
 ) -> None:
     """Check an audit pack offline; exit 3 naming the first thing that does not match."""
+    from reports.verify_pack import verify_pack as run_verify_pack
+
     result = run_verify_pack(
         pdf, pubkey=pubkey, cert=cert, allow_unsigned=allow_unsigned, say=typer.echo
     )
