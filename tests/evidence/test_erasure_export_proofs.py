@@ -15,6 +15,7 @@ from evidence.errors import (
     Fault,
     IntegrityError,
     InvalidInput,
+    InvalidPayload,
     LedgerTampered,
     ProofInvalid,
 )
@@ -190,3 +191,16 @@ def test_a_doctored_proof_fails(sqlite_ledger: Ledger, tmp_path: Path) -> None:
         proofs.verify(proof, other.public_key())
     with pytest.raises(InvalidInput):
         proofs.inclusion(sqlite_ledger, cp.size + 5, cp)
+
+
+def test_a_large_batch_with_one_bad_entry_late_in_it_writes_nothing(ledger: Ledger) -> None:
+    """Entries are validated before the lock is taken: one bad entry aborts the batch."""
+    people(ledger, 3)
+    batch = [NewEntry("note", {"i": i}, "bot") for i in range(1200)]
+    batch[1100] = NewEntry("note", {"i": float("nan")}, "bot")
+    with pytest.raises(InvalidPayload):
+        ledger.append_many(batch)
+    assert ledger.head().size == 3
+    good = ledger.append_many([NewEntry("note", {"i": i}, "bot") for i in range(1200)])
+    assert [a.seq for a in good] == list(range(4, 1204))
+    assert ledger.verify().size == 1203
