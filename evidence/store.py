@@ -10,6 +10,7 @@ on SQLite, ``SELECT … FOR UPDATE`` of the head row on PostgreSQL).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 from importlib import resources
@@ -133,8 +134,14 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@functools.lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read once per process (every open checks the revision)."""
+    return ScriptDirectory.from_config(alembic_config())
+
+
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = _scripts().get_current_head()
     assert head is not None
     return head
 
@@ -170,7 +177,7 @@ def check_schema(conn: Connection, shown: str) -> None:
             raise NotALedger(
                 shown, "none (it holds other tables: " + ", ".join(sorted(tables)[:5]) + ")"
             )
-    script = ScriptDirectory.from_config(alembic_config())
+    script = _scripts()
     if current is not None:
         try:
             script.get_revision(current)
