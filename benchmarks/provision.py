@@ -45,6 +45,7 @@ from provisioner import mapping as mp  # noqa: E402
 from provisioner import sources  # noqa: E402
 from provisioner.apply import RunContext, apply_run, plan_run  # noqa: E402
 from provisioner.config import Target  # noqa: E402
+from provisioner.sources import EXAMPLE_COLUMNS  # noqa: E402
 
 TODAY = date(2026, 12, 3)
 CONCURRENCY = 4
@@ -67,18 +68,7 @@ groups:
 """
 FIRST = ["محمد", "Sarah", "فاطمة", "James", "نورة", "Priya", "خالد", "Lucas", "ريم", "Omar"]
 LAST = ["العتيبي", "Mitchell", "الزهراني", "O'Connor", "الشهري", "Raman", "الدوسري", "Rossi"]
-COLUMNS = [
-    "employee_id",
-    "first_name",
-    "last_name",
-    "email",
-    "department",
-    "job_title",
-    "status",
-    "hire_date",
-    "termination_date",
-    "manager_id",
-]
+COLUMNS = EXAMPLE_COLUMNS
 
 
 def people(n: int, groups: int) -> list[dict[str, str]]:

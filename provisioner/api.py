@@ -20,7 +20,14 @@ from typing import Any
 from evidence.ledger import Ledger
 from provisioner import mapping as mp
 from provisioner import sources
-from provisioner.apply import RunContext, RunResult, apply_run, default_actor, plan_run
+from provisioner.apply import (
+    RunContext,
+    RunResult,
+    apply_run,
+    default_actor,
+    plan_run,
+    refuse_invalid,
+)
 from provisioner.config import Target, resolve_target
 
 DEFAULT_MAPPING = Path(__file__).resolve().parent.parent / "examples" / "mapping.yaml"
@@ -60,10 +67,10 @@ def provision(
     """
     m = mp.load(mapping)
     src = sources.read(hr_file, m)
-    src.require_valid(skip_invalid)
     t = _target(target_url, token, target, settings)
     with Ledger.open(db) as ledger:
         rc = RunContext(t, m, ledger, default_actor(actor), transport=transport, today=today)
+        refuse_invalid(rc, src, skip_invalid)  # records the rejected rows either way
         if dry_run:
             return plan_run(rc, src, only=only)
         return apply_run(rc, src, allow_mass_deprovision=allow_mass_deprovision, only=only)

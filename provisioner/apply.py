@@ -282,12 +282,14 @@ def plan_run(rc: RunContext, source: Source, *, only: Iterable[str] | None = Non
         raise
 
 
-def refuse_invalid(rc: RunContext, source: Source) -> None:
-    """Record the rejected rows (run.started, hr.rejected…, run.finished) and refuse."""
-    run = _Run(rc, source)
-    err = InvalidRows(source.path, [str(r) for r in source.rejected])
-    run.finish(None, err)
-    raise err
+def refuse_invalid(rc: RunContext, source: Source, skip_invalid: bool = False) -> None:
+    """Unless ``skip_invalid``, refuse a source with rejected rows — after recording them
+    (run.started, hr.rejected…, run.finished), so the evidence lists them either way."""
+    try:
+        source.require_valid(skip_invalid)
+    except InvalidRows as err:
+        _Run(rc, source).finish(None, err)
+        raise
 
 
 def check_threshold(plan: Plan, target: Target) -> None:

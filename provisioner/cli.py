@@ -214,8 +214,7 @@ def plan(
     src = _source(source, m)
     with Ledger.open(db) as ledger:
         rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today), full=full)
-        if src.rejected and not skip_invalid:
-            refuse_invalid(rc, src)
+        refuse_invalid(rc, src, skip_invalid)
         result = plan_run(rc, src, only=person)
     typer.echo(_changes_table(result, fmt), nl=False)
     if out is not None:
@@ -279,8 +278,8 @@ def apply(
         rc = RunContext(
             t, m, ledger, default_actor(actor), today=_today(today), progress=update, full=full
         )
-        if src is not None and src.rejected and not skip_invalid:
-            refuse_invalid(rc, src)
+        if src is not None:
+            refuse_invalid(rc, src, skip_invalid)
         if bar is not None:
             bar.start()
         try:
@@ -331,8 +330,7 @@ def reconcile(
     src = _source(source, m)
     with Ledger.open(db) as ledger:
         rc = RunContext(t, m, ledger, default_actor(actor), today=_today(today))
-        if src.rejected and not skip_invalid:
-            refuse_invalid(rc, src)
+        refuse_invalid(rc, src, skip_invalid)
         report, _ = run_reconcile(rc, src)
     if fmt is Format.json:
         typer.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))

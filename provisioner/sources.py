@@ -27,6 +27,22 @@ Record = dict[str, str]
 _EMAIL = re.compile(r"^[^@\s\"<>,;]+@[^@\s\"<>,;]+\.[^@\s\"<>,;.]{2,}$")
 
 
+#: The columns of a BambooHR-style HR export, as in examples/hr.csv; examples/mapping.yaml
+#: reads these, and the demo, the tests and the benchmarks generate files with them.
+EXAMPLE_COLUMNS = (
+    "employee_id",
+    "first_name",
+    "last_name",
+    "email",
+    "department",
+    "job_title",
+    "status",
+    "hire_date",
+    "termination_date",
+    "manager_id",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Rejection:
     file: str

@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
+from provisioner.sources import EXAMPLE_COLUMNS
+
 FIRST = [
     "محمد",
     "Sarah",
@@ -78,18 +80,7 @@ DEPARTMENTS = [
     "IT Security",
 ]
 TITLES = ["Analyst", "Engineer", "Senior Engineer", "Manager", "Specialist", "Coordinator"]
-COLUMNS = [
-    "employee_id",
-    "first_name",
-    "last_name",
-    "email",
-    "department",
-    "job_title",
-    "status",
-    "hire_date",
-    "termination_date",
-    "manager_id",
-]
+COLUMNS = EXAMPLE_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)

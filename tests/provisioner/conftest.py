@@ -20,23 +20,13 @@ from provisioner import mapping as mp
 from provisioner import sources
 from provisioner.apply import RunContext, RunResult, apply_run, plan_run
 from provisioner.config import Target
+from provisioner.sources import EXAMPLE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_MAPPING = ROOT / "examples" / "mapping.yaml"
 EXAMPLE_HR = ROOT / "examples" / "hr.csv"
 TODAY = date(2026, 12, 3)
-COLUMNS = [
-    "employee_id",
-    "first_name",
-    "last_name",
-    "email",
-    "department",
-    "job_title",
-    "status",
-    "hire_date",
-    "termination_date",
-    "manager_id",
-]
+COLUMNS = EXAMPLE_COLUMNS
 BASE = "http://scim.test/v2"
 
 
