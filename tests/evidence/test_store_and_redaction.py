@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import re
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,7 +14,7 @@ from evidence import store
 from evidence.canonical import _fast_path_safe
 from evidence.errors import DatabaseUnavailable
 from evidence.ledger import Ledger
-from evidence.redact import MARKER, Redactor, is_secret_key
+from evidence.redact import MARKER, WHITESPACE, Redactor, is_secret_key
 
 
 def test_commits_are_fully_synced_on_both_databases(ledger: Ledger) -> None:
@@ -104,4 +108,68 @@ def test_the_fused_walk_agrees_with_the_separate_checks(value: object) -> None:
     redacted, safe = Redactor().redact_checked(value)
     assert safe == _fast_path_safe(redacted)
     assert Redactor().redact(redacted) == redacted  # redaction is idempotent
-    assert "abc" not in repr(redacted) or "Bearer abc" not in repr(value)
+    assert not any("Bearer abc" in s for s in _string_values(redacted))
+
+
+def _string_values(v: Any) -> list[str]:
+    """Every string value (not object key) inside ``v``: keys are names, never redacted."""
+    if isinstance(v, dict):
+        return [s for item in v.values() for s in _string_values(item)]
+    if isinstance(v, list | tuple):
+        return [s for item in v for s in _string_values(item)]
+    return [v] if isinstance(v, str) else []
+
+
+_CRED = re.compile(r"^\s*(bearer|basic|token|digest)\s+\S", re.IGNORECASE)
+_URL = re.compile(
+    r"([?&](?:access_token|refresh_token|id_token|token|client_secret|api_key|apikey|password"
+    r"|sig|signature)=)[^&#\s]*",
+    re.IGNORECASE,
+)
+
+
+def _naive_redact(v: Any) -> Any:
+    """The rules of evidence/redact.py written the slow, obvious way: copy everything."""
+    if isinstance(v, dict):
+        out = {}
+        for k, item in v.items():
+            if isinstance(k, str) and is_secret_key(k) and item is not None:
+                if isinstance(item, list | tuple):
+                    out[k] = [MARKER for _ in item]
+                elif isinstance(item, dict):
+                    out[k] = {kk: MARKER for kk in item}
+                else:
+                    out[k] = MARKER
+            else:
+                out[k] = _naive_redact(item)
+        return out
+    if isinstance(v, list | tuple):
+        return [_naive_redact(x) for x in v]
+    if isinstance(v, str):
+        if _CRED.match(v):
+            return MARKER
+        return _URL.sub(lambda m: m.group(1) + MARKER, v)
+    return v
+
+
+@settings(max_examples=400, deadline=None)
+@given(_json)
+def test_the_copy_on_write_walk_agrees_with_a_naive_full_copy(value: object) -> None:
+    before = copy.deepcopy(value)
+    redacted = Redactor().redact(value)
+    assert redacted == _naive_redact(value)
+    assert value == before  # the caller's payload is never changed
+
+
+def test_secrets_deep_inside_shared_structure_are_still_replaced() -> None:
+    inner = {"userName": "a", "urls": ["https://x/cb?code=1&access_token=canary-tok"]}
+    payload = {"keep": inner, "list": [inner, {"password": "canary-pw"}], "n": 1}
+    out = Redactor().redact(payload)
+    assert "canary" not in repr(out)
+    assert "canary-tok" in inner["urls"][0]  # the input is left as it was
+    untouched = {"a": [1, {"b": "c"}]}
+    assert Redactor().redact(untouched) is untouched  # nothing to replace: nothing copied
+
+
+def test_the_whitespace_table_is_what_str_isspace_says() -> None:
+    assert set(WHITESPACE) == {c for c in map(chr, range(0x110000)) if c.isspace()}
