@@ -388,14 +388,18 @@ def raw_verify_sqlite(path: str) -> int:
 def raw_verify_pg(base: str, schema: str) -> int:
     sha = hashlib.sha256
     n = 0
-    with raw_pg_connect(base, schema) as conn, conn.cursor(name="rawverify") as cur:
-        cur.itersize = 5000
+    # the same transfer as the ledger's reader: a server-side cursor in binary format
+    with (
+        raw_pg_connect(base, schema) as conn,
+        conn.cursor(name="rawverify", binary=True) as cur,
+    ):
         cur.execute(f"SELECT {_COLS} FROM ledger_entries WHERE seq >= 1 ORDER BY seq")
-        for r in cur:
-            sha(b"\x00" + r[7]).digest()
-            if r[12] is not None:
-                sha(b"\x03" + bytes(r[11]) + r[12]).digest()
-            n += 1
+        while batch := cur.fetchmany(5000):
+            for r in batch:
+                sha(b"\x00" + r[7]).digest()
+                if r[12] is not None:
+                    sha(b"\x03" + r[11] + r[12]).digest()
+            n += len(batch)
     return n
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
 from evidence import checkpoint as cpmod
-from evidence.errors import CheckpointMismatch, Fault, IntegrityError, LedgerTampered
+from evidence.errors import CheckpointMismatch, Fault, IntegrityError, LedgerError, LedgerTampered
 from evidence.ledger import Ledger
 from evidence.model import NewEntry
 from tests.evidence.tamper import raw, rewrite_from, tamper
@@ -211,3 +212,40 @@ def test_a_checkpoint_signed_by_another_key_is_refused(ledger: Ledger, tmp_path:
     other = cpmod.load_or_create_key(tmp_path / "b.pem")
     err = fault_of(ledger, checkpoints=[cp], pubkey=other.public_key())
     assert err.fault is Fault.BAD_SIGNATURE  # type: ignore[attr-defined]
+
+
+def test_a_writer_working_from_a_stale_head_is_refused_and_writes_nothing(
+    ledger: Ledger,
+) -> None:
+    """UNIQUE(seq), UNIQUE(prev) and UNIQUE(link) are the last guard against a fork.
+
+    Moving the head row back one entry is what a writer that skipped the lock would
+    see; its next batch must be refused whole, with a reason, and the chain kept.
+    """
+
+    def head_row() -> dict[str, object]:
+        with ledger.engine.connect() as conn:
+            size, link, frontier = conn.execute(
+                text("SELECT size, link, frontier FROM ledger_head WHERE id = 1")
+            ).one()
+        return {"size": size, "link": bytes(link), "frontier": bytes(frontier)}
+
+    def set_head(row: dict[str, object]) -> None:
+        raw(
+            ledger,
+            "UPDATE ledger_head SET size = :size, link = :link, frontier = :frontier WHERE id = 1",
+            row,
+        )
+
+    fill(ledger, 4)
+    stale = head_row()
+    fill(ledger, 1)
+    current = head_row()
+    set_head(stale)
+    with pytest.raises(LedgerError, match="refused the append") as info:
+        ledger.append_many([NewEntry("note", {"fork": i}, "mallory") for i in range(3)])
+    assert "scimtrail ledger verify" in info.value.diagnostics()
+    assert head_row() == stale  # the whole batch was rolled back, head included
+    set_head(current)
+    assert list(ledger.entries(kind="note")) == []
+    assert ledger.verify().size == 5
