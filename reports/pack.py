@@ -244,7 +244,11 @@ def _collect(
             elif p.get("operation") in ("reactivate", "create") and ext in out.deactivated:
                 out.rehired[ext] = seq
         if stratum is not None:
-            out.events[stratum].append(event_row(seq, ts, run_id, p))
+            row = event_row(seq, ts, run_id, p)
+            if not row[6] and ext in out.state:
+                # a PATCH names nobody: take the name the account was last written with
+                row = (*row[:6], out.state[ext][1], *row[7:])
+            out.events[stratum].append(row)
             if stratum == "movers":
                 out.plan_of[seq] = str(p.get("plan_hash") or "")
     elif kind == "plan.recorded":

@@ -154,9 +154,11 @@ def _trace(
     else:
         result = "no longer in the target (deleted) at period end"
     entry_line = doc["entry"]
+    # a PATCH names nobody: fall back to the name the account carries at period end
+    user_name = packdata.event_row(seq, entry.ts, None, p)[6] or (now[1] if now else "")
     return {
         "stratum": stratum, "seq": seq, "ts": entry.ts, "run_id": entry.run_id or "–",
-        "external_id": ext or "–", "user_name": packdata.event_row(seq, entry.ts, None, p)[6],
+        "external_id": ext or "–", "user_name": user_name,
         "display_name": str(sent.get("displayName") or body.get("displayName") or ""),
         "hr": hr_text, "source": source, "plan": plan_text,
         "request": f"{req.get('method', '?')} {_path(req.get('url'))}",
