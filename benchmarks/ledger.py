@@ -630,9 +630,7 @@ def report(r: dict[str, Any]) -> str:
     rows: list[list[str]] = []
     checks: list[list[str]] = []
     for backend in ("sqlite", "postgresql"):
-        app = r.get("appends", {}).get(backend)
-        if not app:
-            continue
+        app = r.get("appends", {}).get(backend) or {}
         for per_txn, v in app.items():
             ratio = v["ledger"] / v["raw"]
             rows.append(

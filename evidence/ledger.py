@@ -46,16 +46,17 @@ from evidence.errors import (
     NotALedger,
 )
 from evidence.merkle import Frontier, consistency_path, inclusion_path, leaf_hash
-from evidence.model import Appended, Entry, Head, NewEntry
+from evidence.model import Appended, Entry, Head, NewEntry, Once
 from evidence.redact import Redactor
 
 NODE_LEVEL = tree_store.NODE_LEVEL
 _KIND = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")
 _UNERASABLE = frozenset({"checkpoint", "erasure"})
 _COLS = ", ".join(ROW_COLUMNS)
-_BLOCK = 5000  # rows fetched per round trip when streaming
+_BLOCK = 1000  # rows fetched per round trip when streaming (~4 MB of 3.9 KB entries)
 
 Prepared = tuple[str, str, str | None, int | None, bytes, bytes, bytes]
+Before = Callable[[Any, int, Frontier, bytes, Sequence[Prepared]], Sequence[Prepared]]
 
 
 def utc_now() -> str:
@@ -202,18 +203,98 @@ class Ledger:
             return []
         return self._write(prepared)
 
+    def append_once(self, entries: Sequence[NewEntry], key: Callable[[Any], Any]) -> Once:
+        """Append the entries no stored entry of the same kind already records; atomically.
+
+        ``key(payload)`` names what an entry records (a commit sha, a report's hash); it
+        sees payloads as stored, i.e. redacted. Stored entries are read before the lock is
+        taken; once it is held, only the entries appended since are read again, so two
+        collectors racing on the same item record it once. Entries repeating a key within
+        ``entries`` are skipped too.
+        """
+        kinds = sorted({e.kind for e in entries})
+        if not kinds:
+            return Once([], [], [])
+        known, scanned = self._recorded(kinds, key)
+        fresh: list[tuple[Any, NewEntry]] = []
+        skipped: list[NewEntry] = []
+        for e in entries:
+            k = key(self.redactor.redact(e.payload))
+            if k in known:
+                skipped.append(e)
+            else:
+                known.add(k)
+                fresh.append((k, e))
+        kept = list(fresh)
+
+        def recheck(
+            cur: Any, size: int, frontier: Frontier, link: bytes, batch: Sequence[Prepared]
+        ) -> list[Prepared]:
+            if size == scanned:
+                return list(batch)
+            late = self._keys(cur, kinds, scanned, size, key)
+            out = []
+            kept.clear()
+            for (k, e), p in zip(fresh, batch, strict=True):
+                if k in late:
+                    skipped.append(e)
+                else:
+                    kept.append((k, e))
+                    out.append(p)
+            return out
+
+        prepared = [self._prepare(e) for _, e in fresh]
+        appended = self._write(prepared, before=recheck) if prepared else []
+        return Once(appended, [e for _, e in kept], skipped)
+
+    def recorded_keys(self, kind: str, key: Callable[[Any], Any]) -> set[Any]:
+        """``key(payload)`` of every stored entry of ``kind`` (erased payloads left out)."""
+        return self._recorded([kind], key)[0]
+
+    def _recorded(self, kinds: Sequence[str], key: Callable[[Any], Any]) -> tuple[set[Any], int]:
+        with store.connect(self.engine, self.shown) as conn:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.execute("SELECT size FROM ledger_head WHERE id = 1")
+                size = cur.fetchone()[0]
+                return self._keys(cur, kinds, 0, size, key), size
+            finally:
+                cur.close()
+
+    def _keys(
+        self, cur: Any, kinds: Sequence[str], after: int, upto: int, key: Callable[[Any], Any]
+    ) -> set[Any]:
+        """``key`` of every stored payload of ``kinds`` with ``after < seq <= upto``."""
+        ph = "?" if self.dialect == "sqlite" else "%s"
+        cur.execute(
+            f"SELECT body FROM ledger_entries WHERE kind IN ({', '.join([ph] * len(kinds))}) "
+            f"AND seq > {ph} AND seq <= {ph}",
+            (*kinds, after, upto),
+        )
+        found: set[Any] = set()
+        while block := cur.fetchmany(_BLOCK):
+            for (body,) in block:
+                if body is not None:  # erased: nothing left to compare
+                    payload = loads(bytes(body))
+                    if isinstance(payload, dict):
+                        found.add(key(payload))
+        return found
+
     def _write(
         self,
         prepared: Sequence[Prepared],
         after: Callable[[Any, list[Appended]], None] | None = None,
-        before: Callable[[int, Frontier, bytes], list[Prepared]] | None = None,
+        before: Before | None = None,
     ) -> list[Appended]:
         """Chain and insert ``prepared`` in one transaction holding the write lock.
 
         The transaction runs on the driver's connection directly (the pool still hands
         it out and resets it): an append is a handful of statements, and going through
         SQLAlchemy's execution layer for each cost a measurable share of a single append.
-        ``after(cursor, appended)`` runs inside the transaction before the commit.
+        ``before(cursor, size, frontier, link, prepared)`` runs once the lock is held and
+        returns the batch to write (a checkpoint adds itself, ``append_once`` drops what
+        another writer recorded meanwhile); ``after(cursor, appended)`` runs before the
+        commit.
         """
         driver_integrity = self.engine.dialect.loaded_dbapi.IntegrityError
         try:
@@ -262,7 +343,7 @@ class Ledger:
         self,
         cur: Any,
         prepared: Sequence[Prepared],
-        before: Callable[[int, Frontier, bytes], list[Prepared]] | None,
+        before: Before | None,
     ) -> list[Appended]:
         """Inside the lock: read the head, build and hash the envelopes, insert, move the head."""
         cur.execute(self._read_head)
@@ -270,7 +351,9 @@ class Ledger:
         frontier = Frontier.from_bytes(size, bytes(fbytes))
         link = bytes(link)
         if before is not None:
-            prepared = list(prepared) + before(size, frontier, link)
+            prepared = before(cur, size, frontier, link, prepared)
+            if not prepared:
+                return []
         ts = self.clock()
         rows: list[tuple[Any, ...]] = []
         nodes: list[tuple[int, int, bytes]] = []
@@ -323,13 +406,15 @@ class Ledger:
         """Sign the current head and record the checkpoint as the next entry."""
         signed: list[cpmod.Checkpoint] = []
 
-        def sign_head(size: int, frontier: Frontier, link: bytes) -> list[Prepared]:
+        def sign_head(
+            cur: Any, size: int, frontier: Frontier, link: bytes, batch: Sequence[Prepared]
+        ) -> list[Prepared]:
             if size == 0:
                 raise InvalidInput("the ledger is empty: there is nothing to checkpoint")
             cp = cpmod.sign(key, self.origin, size, frontier.root(), self.clock(), link)
             signed.append(cp)
             payload = cp.as_dict() | {"key": cpmod.fingerprint(key.public_key())}
-            return [self._prepare(NewEntry("checkpoint", payload, actor))]
+            return [*batch, self._prepare(NewEntry("checkpoint", payload, actor))]
 
         self._write([], before=sign_head)
         return signed[0]

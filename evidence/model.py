@@ -35,6 +35,15 @@ class NewEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Once:
+    """What :meth:`evidence.ledger.Ledger.append_once` did, in the order given."""
+
+    appended: list[Appended]
+    recorded: list[NewEntry]  # the entries appended, one per item of ``appended``
+    skipped: list[NewEntry]  # already recorded (by this ledger or earlier in the batch)
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     seq: int
     ts: str

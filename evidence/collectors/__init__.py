@@ -2,7 +2,8 @@
 
 Each collector validates all of its input first and appends in one batch, so bad
 input (not a git repository, an unknown commit, malformed JUnit XML) records
-nothing; running a collector twice adds nothing the second time.
+nothing; running a collector twice adds nothing the second time, and neither do two
+collectors racing (``Ledger.append_once`` repeats the check under the write lock).
 
     collect_git(ledger, repo, paths=(), since=None, rev="HEAD") -> Collected   (git.py)
     record_junit(ledger, junit_xml, commit, repo=".") -> Collected              (junit.py)

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import git
 
-from evidence import query
-from evidence.canonical import loads
 from evidence.collectors.errors import NotAGitRepository, UnknownCommit
-from evidence.ledger import Ledger
 
 
 def default_actor() -> str:
@@ -71,15 +66,3 @@ def strip_credentials(url: str) -> str:
     if parts.port:
         host += f":{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
-def existing_keys(ledger: Ledger, kind: str, key: Callable[[dict[str, Any]], Any]) -> set[Any]:
-    """Keys of the entries of ``kind`` already in the ledger (erased payloads skipped)."""
-    found: set[Any] = set()
-    for part in query.stream(ledger, [kind]):
-        for row in part:
-            if row[5] is not None:
-                payload = loads(row[5])
-                if isinstance(payload, dict):
-                    found.add(key(payload))
-    return found

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 from evidence.collectors import Collected
 from evidence.collectors.common import (
     default_actor,
-    existing_keys,
     open_repo,
     repo_label,
     resolve_commit,
@@ -69,12 +68,13 @@ def record_deploy(
     at = _check_time(deployed_at) if deployed_at else None
     git_repo = open_repo(repo)
     sha = resolve_commit(git_repo, commit).hexsha
-    key = (env, sha, job_url)
-    known = existing_keys(ledger, KIND, lambda p: (p.get("env"), p.get("commit"), p.get("job_url")))
-    if key in known:
-        return Collected(KIND, (), 1, ())
     payload = {"env": env, "commit": sha, "job_url": job_url, "repo": repo_label(git_repo)}
     if at is not None:
         payload["deployed_at"] = at
-    appended = ledger.append_many([NewEntry(KIND, payload, actor or default_actor())])
-    return Collected(KIND, tuple(a.seq for a in appended), 0, (f"{env}@{sha[:12]}",))
+    once = ledger.append_once(
+        [NewEntry(KIND, payload, actor or default_actor())],
+        lambda p: (p.get("env"), p.get("commit"), p.get("job_url")),
+    )
+    if not once.appended:
+        return Collected(KIND, (), 1, ())
+    return Collected(KIND, (once.appended[0].seq,), 0, (f"{env}@{sha[:12]}",))

@@ -21,7 +21,6 @@ import git
 from evidence.collectors import Collected
 from evidence.collectors.common import (
     default_actor,
-    existing_keys,
     open_repo,
     repo_label,
     resolve_commit,
@@ -136,15 +135,19 @@ def collect_git(
     except git.GitCommandError as exc:
         raise UnknownCommit(rev, str(repo_path)) from exc
     commits.reverse()  # oldest first: the ledger then reads in history order
-    known = existing_keys(ledger, KIND, lambda p: p.get("sha"))
+    known = ledger.recorded_keys(KIND, _sha)  # cheap pre-filter: payloads cost git calls
     label = repo_label(repo)
     fresh = [c for c in commits if c.hexsha not in known]
     entries = [NewEntry(KIND, commit_payload(repo, c, label, paths), actor or default_actor())
                for c in fresh]  # fmt: skip
-    appended = ledger.append_many(entries)
+    once = ledger.append_once(entries, _sha)  # atomic with the check: racing collectors
     return Collected(
         KIND,
-        tuple(a.seq for a in appended),
-        len(commits) - len(fresh),
-        tuple(c.hexsha for c in fresh),
+        tuple(a.seq for a in once.appended),
+        len(commits) - len(once.recorded),
+        tuple(str(e.payload["sha"]) for e in once.recorded),
     )
+
+
+def _sha(payload: Any) -> Any:
+    return payload.get("sha")

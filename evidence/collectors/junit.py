@@ -19,7 +19,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from evidence.collectors import Collected
-from evidence.collectors.common import default_actor, existing_keys, open_repo, resolve_commit
+from evidence.collectors.common import default_actor, open_repo, resolve_commit
 from evidence.collectors.errors import MalformedJUnit
 from evidence.ledger import Ledger
 from evidence.model import NewEntry
@@ -163,9 +163,11 @@ def record_junit(
     """Record the report as a test run of ``commit`` (resolved in ``repo``); once only."""
     summary = parse_junit(junit_xml)
     sha = resolve_commit(open_repo(repo), commit).hexsha
-    known = existing_keys(ledger, KIND, lambda p: (p.get("junit_sha256"), p.get("commit")))
-    if (summary.sha256, sha) in known:
-        return Collected(KIND, (), 1, ())
     payload = run_payload(summary, sha, source="junit", suite=suite)
-    appended = ledger.append_many([NewEntry(KIND, payload, actor or default_actor())])
-    return Collected(KIND, tuple(a.seq for a in appended), 0, (summary.sha256,))
+    once = ledger.append_once(
+        [NewEntry(KIND, payload, actor or default_actor())],
+        lambda p: (p.get("junit_sha256"), p.get("commit")),
+    )
+    if not once.appended:
+        return Collected(KIND, (), 1, ())
+    return Collected(KIND, (once.appended[0].seq,), 0, (summary.sha256,))
