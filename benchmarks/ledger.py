@@ -618,6 +618,17 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def absolute_checks(what: str, target: int, v: dict[str, float], issue_raw: int) -> list[list[str]]:
+    """An absolute target as given, and scaled by this run's raw baseline over the issue's."""
+    floor = target * v["raw"] / issue_raw
+    return [
+        [f"{what} ≥ {target:,}/s", fmt_rate(v["ledger"]), verdict(v["ledger"] >= target)],
+        [f"  the same, scaled to this machine's raw {fmt_rate(v['raw'])} "
+         f"(issue: {issue_raw:,}/s): ≥ {fmt_rate(floor)}",
+         fmt_rate(v["ledger"]), verdict(v["ledger"] >= floor)],
+    ]  # fmt: skip
+
+
 def report(r: dict[str, Any]) -> str:
     out: list[str] = []
     if "load_before" in r:
@@ -649,16 +660,9 @@ def report(r: dict[str, Any]) -> str:
                      verdict(ratio >= 0.40)]
                 )  # fmt: skip
                 if backend == "sqlite":
-                    checks.append(
-                        [f"sqlite batches of {per_txn} ≥ 12,000/s", fmt_rate(v["ledger"]),
-                         verdict(v["ledger"] >= 12000)]
-                    )  # fmt: skip
-                    floor = 12000 * v["raw"] / ISSUE_RAW["sqlite batch"]
-                    checks.append(
-                        [f"  the same, scaled to this machine's raw {fmt_rate(v['raw'])} "
-                         f"(issue: {ISSUE_RAW['sqlite batch']:,}/s): ≥ {fmt_rate(floor)}",
-                         fmt_rate(v["ledger"]), verdict(v["ledger"] >= floor)]
-                    )  # fmt: skip
+                    checks += absolute_checks(
+                        f"sqlite batches of {per_txn}", 12_000, v, ISSUE_RAW["sqlite batch"]
+                    )
         for per_txn, v in r.get("concurrency", {}).get(backend, {}).items():
             for procs in (1, 4):
                 lk, rk = v[f"ledger x{procs}"], v[f"raw x{procs}"]
@@ -689,15 +693,7 @@ def report(r: dict[str, Any]) -> str:
         vrows.append(
             [backend, f"{v['size']:,}", fmt_rate(v["ledger"]), fmt_rate(v["raw"]), f"{ratio:.2f}"]
         )
-        checks.append(
-            [f"{backend} verify ≥ 100,000/s", fmt_rate(v["ledger"]), verdict(v["ledger"] >= 1e5)]
-        )
-        floor = 100_000 * v["raw"] / ISSUE_RAW["read+hash"]
-        checks.append(
-            [f"  the same, scaled to this machine's raw {fmt_rate(v['raw'])} "
-             f"(issue: {ISSUE_RAW['read+hash']:,}/s): ≥ {fmt_rate(floor)}",
-             fmt_rate(v["ledger"]), verdict(v["ledger"] >= floor)]
-        )  # fmt: skip
+        checks += absolute_checks(f"{backend} verify", 100_000, v, ISSUE_RAW["read+hash"])
         checks.append([f"{backend} verify ≥ 50% of raw", f"{ratio:.0%}", verdict(ratio >= 0.5)])
     if vrows:
         out.append("\nVerify (entries/s; raw = read the same rows + hash stored bytes)")
