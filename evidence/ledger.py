@@ -82,7 +82,7 @@ class Ledger:
         self.ledger_id = ledger_id
         self.redactor = redactor
         self.dialect = engine.dialect.name
-        ph = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        self._ph = ph = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._insert_entry = (
             f"INSERT INTO ledger_entries ({_COLS}) VALUES ({', '.join([ph] * len(ROW_COLUMNS))})"
         )
@@ -265,7 +265,7 @@ class Ledger:
         self, cur: Any, kinds: Sequence[str], after: int, upto: int, key: Callable[[Any], Any]
     ) -> set[Any]:
         """``key`` of every stored payload of ``kinds`` with ``after < seq <= upto``."""
-        ph = "?" if self.dialect == "sqlite" else "%s"
+        ph = self._ph
         cur.execute(
             f"SELECT body FROM ledger_entries WHERE kind IN ({', '.join([ph] * len(kinds))}) "
             f"AND seq > {ph} AND seq <= {ph}",
@@ -496,7 +496,7 @@ class Ledger:
         ``fetchmany``; a server-side cursor in binary format on PostgreSQL, which saves
         the hex round trip of ``bytea``): verify and export spend most of their time here.
         """
-        ph = "?" if self.dialect == "sqlite" else "%s"
+        ph = self._ph
         sql = f"SELECT {_COLS} FROM ledger_entries WHERE seq >= {ph}"
         params: tuple[int, ...] = (start,)
         if end is not None:

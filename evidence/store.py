@@ -27,7 +27,6 @@ from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 from evidence.errors import DatabaseUnavailable, NotALedger, SchemaOutdated
 
 DEFAULT_DB = "scimtrail.db"
-WRITE = "scimtrail_write"
 
 
 def resolve_db(db: str | None) -> str:
@@ -75,8 +74,9 @@ def _sqlite_setup(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get(WRITE) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        # SQLAlchemy's own transactions (schema, metadata); appends take their lock
+        # with BEGIN IMMEDIATE on the driver connection (evidence/ledger.py)
+        conn.exec_driver_sql("BEGIN")
 
 
 def make_engine(db: str, *, must_exist: bool = True) -> Engine:
