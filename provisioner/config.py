@@ -47,6 +47,7 @@ class Target:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     retry_after_max_s: float = 120.0
+    throttle_budget_s: float = 900.0  # 429s do not use up max_attempts; this bounds them
     page_size: int = 500
     member_batch: int = 200
     batch_size: int = 200

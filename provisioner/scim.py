@@ -237,8 +237,9 @@ def decide(ctx: dict[str, Any], status: int | None, error: bool, bad_body: bool 
     ``bad_body``: a 2xx whose body should be a JSON object and is not (truncated, HTML):
     never taken as an (empty) answer, retried like a 5xx.
     """
-    attempt = ctx.get("attempt", 1)
-    more = attempt < ctx.get("max_attempts", 1)
+    # attempts that count against max_attempts (every outcome but 429), this one included
+    tries = ctx.get("tries", ctx.get("attempt", 1))
+    more = tries < ctx.get("max_attempts", 1)
     if error:
         return "retry" if more else "failed"
     assert status is not None
@@ -246,7 +247,9 @@ def decide(ctx: dict[str, Any], status: int | None, error: bool, bad_body: bool 
         return "retry" if more else "failed"
     if 200 <= status < 300 or status in ctx.get("ok_statuses", ()):
         return "ok"
-    if status == 429 or status == 408 or status >= 500:
+    if status == 429:  # waited out within the throttle budget, not counted as a try
+        return "retry" if ctx.get("throttle_left", more) else "failed"
+    if status == 408 or status >= 500:
         return "retry" if more else "failed"
     if status == 401:
         return "retry" if ctx.get("can_refresh") else "failed"
@@ -548,7 +551,11 @@ class ScimClient:
         """Send with retries; 2xx/ok/resolve statuses return, anything else raises."""
         refreshed = False
         max_attempts = max(1, self.target.max_attempts)
-        for attempt in range(1, max_attempts + 1):
+        tries = 0  # attempts that failed other than by a 429
+        throttled = 0.0  # seconds this request has waited out 429s
+        attempt = 0
+        while True:
+            attempt += 1
             if self.breaker.reason:
                 raise CircuitOpen(self.target.name, self.breaker.reason)
             self._wait_turn()
@@ -562,6 +569,8 @@ class ScimClient:
             x: dict[str, Any] = dict(ctx) | {
                 "attempt": attempt,
                 "max_attempts": max_attempts,
+                "tries": tries + 1,
+                "throttle_left": throttled < self.target.throttle_budget_s,
                 "ok_statuses": tuple(ok_statuses),
                 "resolve_statuses": tuple(resolve_statuses),
                 "can_refresh": not refreshed,
@@ -589,7 +598,8 @@ class ScimClient:
                     if found is not None:
                         found.landed_by_lookup = True
                         return found
-                self.clock.sleep(self._backoff(attempt))
+                tries += 1
+                self.clock.sleep(self._backoff(tries))
                 continue
             status = resp.status_code
             decision = x.get("decision")
@@ -601,9 +611,16 @@ class ScimClient:
             if decision == "ok" or (decision == "retry" and status in resolve_statuses):
                 return result
             if decision != "retry":
+                if status == 429:
+                    raise ScimUnavailable(
+                        self.target.name,
+                        f"still throttled (429) after waiting out {throttled:.0f} s of "
+                        f"Retry-After on {method} /{path.lstrip('/')} (throttle_budget_s)",
+                    )
                 detail = result.detail() if status >= 300 else "the body is not a JSON object"
                 raise ScimRefused(self.target.name, method, "/" + path.lstrip("/"), status, detail)
             if status == 401:
+                tries += 1
                 refreshed = True
                 if not self.credential.refresh():
                     raise ScimRefused(
@@ -613,17 +630,18 @@ class ScimClient:
             if status == 429:
                 delay = parse_retry_after(resp.headers.get("retry-after"))
                 delay = self._backoff(attempt) if delay is None else delay
-                self._pause(min(delay, self.target.retry_after_max_s))
+                # at least 1 s, so that "Retry-After: 0" forever still ends within the budget
+                wait = max(1.0, min(delay, self.target.retry_after_max_s))
+                throttled += wait
+                self._pause(wait)
             else:
                 if not idempotent and landed is not None:
                     found = landed()
                     if found is not None:
                         found.landed_by_lookup = True
                         return found
-                self.clock.sleep(self._backoff(attempt))
-        raise ScimUnavailable(
-            self.target.name, f"no answer after {max_attempts} attempts"
-        )  # pragma: no cover
+                tries += 1
+                self.clock.sleep(self._backoff(tries))
 
     def _post_token(
         self, url: str, form: Mapping[str, str], basic: tuple[str, str] | None

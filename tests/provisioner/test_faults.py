@@ -44,6 +44,39 @@ def test_429_storm_honours_retry_after_and_pauses_the_target(
     assert r.retries >= 4
 
 
+def test_a_429_storm_longer_than_max_attempts_is_waited_out(
+    run_apply, server: Server, tmp_path: Path
+) -> None:
+    """429s do not use up max_attempts (which is for errors); the throttle budget bounds them."""
+    faulty = Faulty(server.transport())
+    faulty.add(method="GET", path="/Users", times=9, status=429, headers={"Retry-After": "3"})
+    clock = FakeClock()
+    t = target(concurrency=1, max_attempts=3)
+    r = run_apply(rows(), transport=faulty.transport(), clock=clock, t=t)
+    assert r.ok, r.failures
+    assert sum(1 for s in clock.sleeps if s == 3) == 9
+    no_duplicates(server)
+    assert set(server.users_by_ext()) == {"E1", "E2", "E3"}
+    xs = exchanges(str(tmp_path / "ledger.db"), r.run_id)
+    assert max(x["attempt"] for x in xs if x["response"].get("status") == 429) >= 4
+
+
+def test_throttling_past_the_budget_fails_with_the_reason(
+    run_apply, server: Server, tmp_path: Path
+) -> None:
+    faulty = Faulty(server.transport())
+    faulty.add(method="POST", path="/Users", times=1000, status=429, headers={"Retry-After": "0"})
+    clock = FakeClock()
+    t = target(concurrency=1, throttle_budget_s=5)
+    r = run_apply(rows(), transport=faulty.transport(), clock=clock, t=t)
+    assert not r.ok
+    assert any("still throttled (429)" in str(f) for f in r.failures), r.failures
+    assert any("throttle_budget_s" in str(f) for f in r.failures)
+    # "Retry-After: 0" is waited out as 1 s, so the budget ends the storm
+    assert clock.sleeps.count(1.0) >= 5
+    assert server.users_by_ext() == {}
+
+
 def test_retry_after_as_http_date_is_capped(run_apply, server: Server) -> None:
     faulty = Faulty(server.transport())
     faulty.add(
