@@ -217,14 +217,17 @@ class Ledger:
             return Once([], [], [])
         known, scanned = self._recorded(kinds, key)
         fresh: list[tuple[Any, NewEntry]] = []
+        prepared: list[Prepared] = []
         skipped: list[NewEntry] = []
         for e in entries:
-            k = key(self.redactor.redact(e.payload))
+            p = self._prepare(e)
+            k = key(loads(p[5]))  # the payload exactly as it will be stored
             if k in known:
                 skipped.append(e)
             else:
                 known.add(k)
                 fresh.append((k, e))
+                prepared.append(p)
         kept = list(fresh)
 
         def recheck(
@@ -243,7 +246,6 @@ class Ledger:
                     out.append(p)
             return out
 
-        prepared = [self._prepare(e) for _, e in fresh]
         appended = self._write(prepared, before=recheck) if prepared else []
         return Once(appended, [e for _, e in kept], skipped)
 
