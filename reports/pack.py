@@ -88,10 +88,15 @@ def body_of(part: Any) -> dict[str, Any]:
 
 
 def _user_name(p: Mapping[str, Any]) -> str:
-    for part in ("request", "response"):
-        body = body_of(p.get(part))
-        if isinstance(body.get("userName"), str):
-            return str(body["userName"])
+    return _attribute("userName", body_of(p.get("request")), body_of(p.get("response")))
+
+
+def _attribute(name: str, *bodies: Mapping[str, Any]) -> str:
+    """A string attribute from the first body that has one (request, then response)."""
+    for body in bodies:
+        value = body.get(name)
+        if isinstance(value, str):
+            return value
     return ""
 
 
@@ -144,6 +149,7 @@ class Scan:
         default_factory=lambda: {"joiners": [], "movers": [], "leavers": []}
     )
     state: dict[str, tuple[bool, str, int]] = field(default_factory=dict)  # ext -> active, name
+    display: dict[str, str] = field(default_factory=dict)  # ext -> last displayName written
     readback: dict[str, tuple[bool, int]] = field(default_factory=dict)
     plan_diffs: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     hr_terminations: dict[str, int] = field(default_factory=dict)  # ext -> seq
@@ -211,10 +217,12 @@ def _track_state(out: Scan, seq: int, p: dict[str, Any]) -> None:
     if not isinstance(ext, str) or not ext:
         return
     op = p.get("operation")
-    name = _user_name(p)
+    sent, body = body_of(p.get("request")), body_of(p.get("response"))
     prev = out.state.get(ext)
-    name = name or (prev[1] if prev else "")
-    body = body_of(p.get("response"))
+    name = _attribute("userName", sent, body) or (prev[1] if prev else "")
+    shown = _attribute("displayName", sent, body)
+    if shown:
+        out.display[ext] = shown
     if op in ("read", "lookup"):
         if isinstance(body, dict) and isinstance(body.get("active"), bool):
             out.readback[ext] = (bool(body["active"]), seq)

@@ -159,7 +159,8 @@ def _trace(
     return {
         "stratum": stratum, "seq": seq, "ts": entry.ts, "run_id": entry.run_id or "–",
         "external_id": ext or "–", "user_name": user_name,
-        "display_name": str(sent.get("displayName") or body.get("displayName") or ""),
+        "display_name": str(sent.get("displayName") or body.get("displayName") or "")
+                        or scan.display.get(ext, ""),  # a PATCH: the account's last one
         "hr": hr_text, "source": source, "plan": plan_text,
         "request": f"{req.get('method', '?')} {_path(req.get('url'))}",
         "response": f"{resp.get('status', '?')}; id {p.get('scim_id') or body.get('id') or '–'}"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pdfplumber
 import pytest
 from pypdf import PdfReader
 
 from evidence.ledger import Ledger
+
+MOVER_ROW = re.compile(r"^movers (E\d+) ")
 
 
 @pytest.mark.slow
@@ -28,6 +32,14 @@ def test_the_demo_provisions_a_quarter_and_produces_a_verified_pack(tmp_path: Pa
     assert "stopped" in said  # the server was shut down
     pdf = next(out.glob("audit-pack-*.pdf"))
     assert len(PdfReader(pdf).pages) > 10
+    # sampled movers (PATCH, whose bodies name nobody) are shown under their account's
+    # displayName; the external id is only the cell's second line ("movers E2239 …")
+    with pdfplumber.open(pdf) as doc:
+        texts = [page.extract_text() or "" for page in doc.pages]
+    lines = "\n".join(t for t in texts if "7. Sampling" in t).splitlines()
+    movers = [(lines[i - 1], m[1]) for i, line in enumerate(lines) if (m := MOVER_ROW.match(line))]
+    assert movers, "the sampling table lists movers"
+    assert all(ext not in first for first, ext in movers), movers
     with Ledger.open(str(out / "scimtrail.db")) as ledger:
         kinds = {e.kind for e in ledger.entries()}
         ledger.verify()

@@ -21,7 +21,8 @@ def _create(ext: str, name: str) -> dict[str, Any]:
     return {
         "operation": "create", "resource_type": "User", "external_id": ext, "outcome": "ok",
         "employee_id": ext, "scim_id": "u-1",
-        "request": {"method": "POST", "body": {"userName": name, "externalId": ext}},
+        "request": {"method": "POST", "body": {"userName": name, "externalId": ext,
+                                               "displayName": name.split("@")[0].title()}},
         "response": {"status": 201, "body": {"id": "u-1", "userName": name, "active": True}},
     }  # fmt: skip
 
@@ -47,5 +48,7 @@ def test_a_mover_recorded_by_a_patch_carries_the_name_of_its_account() -> None:
     name = pack.EVENT_COLUMNS.index("user_name")
     assert movers["E1001"][name] == "nora.haddad@example.com"
     assert movers["E9999"][name] == ""  # nothing known: left empty, not invented
+    # the sampling table's person column: a PATCH shows the account's last displayName
+    assert scan.display == {"E1001": "Nora.Haddad"}
     joiners = scan.events["joiners"]
     assert [r[name] for r in joiners] == ["nora.haddad@example.com"]
