@@ -11,7 +11,6 @@ without revealing it. String values that look like credentials ("Bearer …",
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import os
@@ -68,7 +67,6 @@ def _norm(key: str) -> str:
     return key.lower().replace("_", "").replace("-", "").replace(".", "")
 
 
-@functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     if key.lower() in SECRET_HEADERS:
         return True
@@ -208,7 +206,9 @@ _KEY_INFO: dict[str, int] = {}
 def _key_info(key: Any) -> int:
     """Flags for an object key, memoised: payloads repeat the same few hundred keys."""
     if type(key) is not str:
-        return _UNSAFE_KEY  # JSON keys are strings; the reference implementation decides
+        # a str subclass (an enum member) is a secret by its value like any key; it is
+        # not cached, and canonicalising it is left to the reference implementation
+        return _UNSAFE_KEY | (_SECRET_KEY if isinstance(key, str) and is_secret_key(key) else 0)
     info = _SECRET_KEY if is_secret_key(key) else 0
     if not key.isascii() and max(key) >= "\ue000":
         info |= _UNSAFE_KEY

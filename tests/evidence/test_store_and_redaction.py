@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import re
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -169,6 +171,26 @@ def test_secrets_deep_inside_shared_structure_are_still_replaced() -> None:
     assert "canary-tok" in inner["urls"][0]  # the input is left as it was
     untouched = {"a": [1, {"b": "c"}]}
     assert Redactor().redact(untouched) is untouched  # nothing to replace: nothing copied
+
+
+def test_a_secret_under_an_enum_key_is_redacted_whatever_was_seen_before() -> None:
+    # in a fresh interpreter: the walk memoises keys, and a plain "password" seen first
+    # must not be what makes the enum key count as a secret
+    code = """
+import enum
+from evidence.redact import Redactor
+
+class Field(enum.StrEnum):
+    PASSWORD = "password"
+    NAME = "name"
+
+out, safe = Redactor().redact_checked({Field.PASSWORD: "canary-enum", Field.NAME: "x"})
+print(repr(out), safe)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "canary-enum" not in proc.stdout
+    assert MARKER in proc.stdout
+    assert proc.stdout.strip().endswith("False")  # non-str keys: the reference canonicaliser
 
 
 def test_the_whitespace_table_is_what_str_isspace_says() -> None:
