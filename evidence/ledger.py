@@ -55,6 +55,14 @@ _UNERASABLE = frozenset({"checkpoint", "erasure"})
 _COLS = ", ".join(ROW_COLUMNS)
 _BLOCK = 1000  # rows fetched per round trip when streaming (~4 MB of 3.9 KB entries)
 
+_SEQ_ZERO = b'"seq":0,"ts":'  # never inside a string value: there a quote is escaped
+_SEQ_LEN = len(b'"seq":')
+_TS_KEY = b',"ts":'
+_APPEND_SQL = (
+    "SELECT out_seq, out_ts, out_link FROM scimtrail_append(%s, %b, %b, %s::text[], "
+    "%s::text[], %s::text[], %s::bigint[], %b, %b, %b)"
+)
+
 Prepared = tuple[str, str, str | None, int | None, bytes, bytes, bytes]
 Before = Callable[[Any, int, Frontier, bytes, Sequence[Prepared]], Sequence[Prepared]]
 
@@ -310,6 +318,8 @@ class Ledger:
                         if after is not None:
                             after(cur, out)
                         cur.execute("COMMIT")
+                    elif before is None and after is None:
+                        out = self._append_in_server(dbapi, cur, prepared)
                     else:
                         # pipeline mode: BEGIN and the locking read go in one round trip,
                         # the inserts, the head update and COMMIT in a second
@@ -340,6 +350,41 @@ class Ledger:
             if _is_driver_error(exc):
                 raise DatabaseUnavailable(self.shown, str(exc).splitlines()[0]) from exc
             raise
+
+    def _append_in_server(
+        self, dbapi: Any, cur: Any, prepared: Sequence[Prepared]
+    ) -> list[Appended]:
+        """PostgreSQL: chain ``prepared`` with ``scimtrail_append`` and commit, one round trip.
+
+        The client sends each envelope's bytes before ``"seq":`` (and, with a clock of
+        its own, the timestamp after it); the server holds the lock only while it
+        chains and commits (migrations/versions/0002_pg_append.py).
+        """
+        server_clock = self.clock is utc_now
+        ts = "" if server_clock else self.clock()
+        prefixes = []
+        tail = b""
+        for kind, actor, run_id, ref, _salt, _body, phash in prepared:
+            whole = entry_bytes(0, ts, kind, actor, run_id, ref, phash)
+            cut = whole.rindex(_SEQ_ZERO)
+            prefixes.append(whole[: cut + _SEQ_LEN])
+            tail = whole[cut + len(_SEQ_ZERO) - len(_TS_KEY) :]
+        columns = [list(c) for c in zip(*prepared, strict=True)]
+        with dbapi.pipeline():
+            cur.execute(
+                _APPEND_SQL,
+                (
+                    None if server_clock else ts,
+                    None if server_clock else tail,
+                    prefixes,
+                    *columns[:4],
+                    columns[6],
+                    columns[4],
+                    columns[5],
+                ),
+            )
+            dbapi.commit()
+        return [Appended(seq, t, bytes(link).hex()) for seq, t, link in cur.fetchall()]
 
     def _chain(
         self,

@@ -4,7 +4,8 @@ A ``--db`` value is either a SQLAlchemy URL (``postgresql://…``, ``sqlite:///�
 a plain path to a SQLite file. SQLite runs in WAL mode with ``synchronous=FULL``:
 a committed entry survives a crash, so a lost tail can only mean truncation.
 Writers take the database write lock before reading the head (``BEGIN IMMEDIATE``
-on SQLite, ``SELECT … FOR UPDATE`` of the head row on PostgreSQL).
+on SQLite, ``SELECT … FOR UPDATE`` of the head row on PostgreSQL, inside the
+server function ``scimtrail_append`` for plain appends).
 """
 
 from __future__ import annotations

@@ -1,0 +1,99 @@
+"""PostgreSQL chains plain appends in the server (``scimtrail_append``): the same bytes.
+
+The verifier recomputes envelopes, leaves and links in Python, so a function that built
+other bytes fails ``verify``; these tests also hold the Merkle frontier and the stored
+nodes, which verification never trusts, to what the Python tree computes.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import pytest
+
+from evidence.chain import entry_bytes
+from evidence.ledger import Ledger
+from evidence.merkle import Frontier
+from evidence.model import NewEntry
+from evidence.tree_store import NODE_LEVEL
+
+pytestmark = pytest.mark.postgres
+
+
+def entries(n: int, tag: str) -> list[NewEntry]:
+    return [
+        NewEntry(
+            "scim.exchange" if i % 2 else "note",
+            {"i": i, "name": 'محمد "Lee"\n', "tag": tag},
+            'actor "é"\\' if i % 3 == 0 else "provisioner",
+            run_id=f"run-{tag}" if i % 4 else None,
+            ref=i + 1 if i % 5 == 0 else None,
+        )
+        for i in range(n)
+    ]
+
+
+def test_server_side_appends_build_the_python_bytes_frontier_and_nodes(pg_url: str) -> None:
+    Ledger.init(pg_url)
+    with Ledger.open(pg_url) as ledger:
+        ledger.append("note", {"first": True}, actor="test")
+        for n in (1, 62, 64, 1, 200, 3):  # across many 64-leaf subtree boundaries
+            ledger.append_many(entries(n, str(n)))
+        result = ledger.verify()
+        assert result.size == 332
+        rows = list(ledger.rows())
+        frontier = Frontier()
+        want_nodes = {}
+        for r in rows:
+            assert r.entry == entry_bytes(
+                r.seq, r.ts, r.kind, r.actor, r.run_id, r.ref, r.payload_hash
+            )
+            for level, idx, h in frontier.append(r.leaf):
+                if level >= NODE_LEVEL:
+                    want_nodes[(level, idx)] = h
+        with ledger.engine.connect() as conn:
+            stored = conn.exec_driver_sql("SELECT level, idx, hash FROM ledger_nodes").all()
+            size, link, fbytes = conn.exec_driver_sql(
+                "SELECT size, link, frontier FROM ledger_head"
+            ).one()
+        assert {(lv, i): bytes(h) for lv, i, h in stored} == want_nodes
+        assert len(want_nodes) == 5 + 2 + 1  # five 64-leaf subtrees, two of 128, one of 256
+        assert (size, bytes(fbytes)) == (332, frontier.to_bytes())
+        assert bytes(link) == result.head_link
+        assert frontier.root() == result.root
+
+
+def test_server_timestamps_follow_seq_across_concurrent_writers(pg_url: str) -> None:
+    Ledger.init(pg_url)
+    errors: list[BaseException] = []
+
+    def write(tag: str) -> None:
+        try:
+            with Ledger.open(pg_url) as ledger:
+                for _ in range(15):
+                    ledger.append("note", {"w": tag}, actor=tag)
+        except BaseException as exc:  # handed to the test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    with Ledger.open(pg_url) as ledger:
+        assert ledger.verify().size == 60
+        stamps = [e.ts for e in ledger.entries()]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts) for ts in stamps)
+    assert stamps == sorted(stamps)  # read under the lock: the sequencer's clock
+
+
+def test_a_ledger_clock_of_its_own_is_what_the_server_records(pg_url: str) -> None:
+    Ledger.init(pg_url)
+    with Ledger.open(pg_url, clock=lambda: "2026-07-01T09:00:00.000000Z") as ledger:
+        out = ledger.append_many(entries(3, "clock"))
+        assert {a.ts for a in out} == {"2026-07-01T09:00:00.000000Z"}
+        assert [e.ts for e in ledger.entries()] == ["2026-07-01T09:00:00.000000Z"] * 3
+        assert [a.link for a in out] == [e.link for e in ledger.entries()]
+        assert ledger.verify().size == 3
