@@ -370,21 +370,25 @@ class Ledger:
             prefixes.append(whole[: cut + _SEQ_LEN])
             tail = whole[cut + len(_SEQ_ZERO) - len(_TS_KEY) :]
         columns = [list(c) for c in zip(*prepared, strict=True)]
-        with dbapi.pipeline():
-            cur.execute(
-                _APPEND_SQL,
-                (
-                    None if server_clock else ts,
-                    None if server_clock else tail,
-                    prefixes,
-                    *columns[:4],
-                    columns[6],
-                    columns[4],
-                    columns[5],
-                ),
-            )
-            dbapi.commit()
-        return [Appended(seq, t, bytes(link).hex()) for seq, t, link in cur.fetchall()]
+        params = (
+            None if server_clock else ts,
+            None if server_clock else tail,
+            prefixes,
+            *columns[:4],
+            columns[6],
+            columns[4],
+            columns[5],
+        )
+        # One statement in autocommit: the server commits (synced) before it answers, so
+        # the lock is never held while the client runs. Not in pipeline mode: psycopg's
+        # pipeline can deadlock sending one very large message (psycopg#685).
+        dbapi.autocommit = True
+        try:
+            cur.execute(_APPEND_SQL, params)
+            rows = cur.fetchall()
+        finally:
+            dbapi.autocommit = False
+        return [Appended(seq, t, bytes(link).hex()) for seq, t, link in rows]
 
     def _chain(
         self,

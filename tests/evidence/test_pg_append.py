@@ -8,7 +8,10 @@ nodes, which verification never trusts, to what the Python tree computes.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ from evidence.model import NewEntry
 from evidence.tree_store import NODE_LEVEL
 
 pytestmark = pytest.mark.postgres
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def entries(n: int, tag: str) -> list[NewEntry]:
@@ -97,3 +101,25 @@ def test_a_ledger_clock_of_its_own_is_what_the_server_records(pg_url: str) -> No
         assert [e.ts for e in ledger.entries()] == ["2026-07-01T09:00:00.000000Z"] * 3
         assert [a.link for a in out] == [e.link for e in ledger.entries()]
         assert ledger.verify().size == 3
+
+
+def test_one_very_large_batch_is_appended_without_hanging(pg_url: str) -> None:
+    # 10,000 entries of ~4 KB in one call: a 40 MB message, which deadlocked psycopg's
+    # pipeline mode (psycopg#685); a separate process, so a hang fails instead of stalling
+    code = f"""
+from evidence.ledger import Ledger
+from evidence.model import NewEntry
+with Ledger.open({pg_url!r}) as ledger:
+    out = ledger.append_many(
+        [NewEntry("scim.exchange", {{"i": i, "blob": "x" * 4000}}, "big") for i in range(10_000)]
+    )
+    print(out[-1].seq)
+"""
+    Ledger.init(pg_url)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "10000"
+    with Ledger.open(pg_url) as ledger:
+        assert ledger.verify().size == 10_000
