@@ -36,6 +36,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_size bigint; v_link bytea; v_front bytea; v_ts text; v_tail bytea;
     v_entry bytea; v_leaf bytea; v_new bytea; v_node bytea; v_idx bigint; v_level int;
+    n int; v_entries bytea[]; v_leaves bytea[]; v_prevs bytea[]; v_links bytea[];
 BEGIN
     SELECT size, link, frontier INTO v_size, v_link, v_front
       FROM ledger_head WHERE id = 1 FOR UPDATE;
@@ -46,16 +47,14 @@ BEGIN
         v_ts := p_ts;
         v_tail := p_tail;
     END IF;
-    FOR i IN 1 .. coalesce(array_length(p_prefix, 1), 0) LOOP
-        v_entry := p_prefix[i] || convert_to((v_size + 1)::text, 'UTF8') || v_tail;
+    n := coalesce(array_length(p_prefix, 1), 0);
+    FOR i IN 1 .. n LOOP
+        v_entry := p_prefix[i] || convert_to((v_size + i)::text, 'UTF8') || v_tail;
         v_leaf := sha256('\x00'::bytea || v_entry);
         v_new := sha256('\x02'::bytea || v_link || v_leaf);
-        INSERT INTO ledger_entries (seq, ts, kind, actor, run_id, ref, payload_hash, entry,
-                                    leaf, prev, link, salt, body, erased_by)
-        VALUES (v_size + 1, v_ts, p_kind[i], p_actor[i], p_run[i], p_ref[i], p_phash[i],
-                v_entry, v_leaf, v_link, v_new, p_salt[i], p_body[i], NULL);
+        v_entries[i] := v_entry; v_leaves[i] := v_leaf; v_prevs[i] := v_link; v_links[i] := v_new;
         -- the Merkle frontier (RFC 6962): merge the perfect subtrees this leaf completes
-        v_node := v_leaf; v_idx := v_size; v_level := 0;
+        v_node := v_leaf; v_idx := v_size + i - 1; v_level := 0;
         WHILE v_idx & 1 = 1 LOOP
             v_node := sha256('\x01'::bytea || substring(v_front FROM length(v_front) - 31)
                              || v_node);
@@ -67,11 +66,17 @@ BEGIN
             END IF;
         END LOOP;
         v_front := v_front || v_node;
-        v_size := v_size + 1;
         v_link := v_new;
-        out_seq := v_size; out_ts := v_ts; out_link := v_new;
-        RETURN NEXT;
     END LOOP;
+    -- one INSERT for the batch: row by row costs a statement execution each
+    INSERT INTO ledger_entries (seq, ts, kind, actor, run_id, ref, payload_hash, entry, leaf,
+                                prev, link, salt, body, erased_by)
+    SELECT v_size + o, v_ts, k, a, r, rf, ph, e, l, pv, lk, sl, b, NULL
+      FROM unnest(p_kind, p_actor, p_run, p_ref, p_phash, v_entries, v_leaves, v_prevs,
+                  v_links, p_salt, p_body) WITH ORDINALITY AS x(k, a, r, rf, ph, e, l, pv, lk,
+                                                                sl, b, o);
+    RETURN QUERY SELECT v_size + o, v_ts, lk FROM unnest(v_links) WITH ORDINALITY AS y(lk, o);
+    v_size := v_size + n;
     UPDATE ledger_head SET size = v_size, link = v_link, frontier = v_front WHERE id = 1;
 END $$
 """
