@@ -97,8 +97,13 @@ class Credential:
     def header(self) -> str | None:
         return None
 
-    def refresh(self) -> bool:
-        """Get a fresh credential after a 401; False when that is not possible."""
+    def refresh(self, used: str | None = None) -> bool:
+        """Get a fresh credential after a 401; False when that is not possible.
+
+        ``used`` is the Authorization header the refused request carried: when the
+        credential has changed since (a concurrent request refreshed it), nothing is
+        fetched again and the caller retries with the current one.
+        """
         return False
 
     def describe(self) -> dict[str, Any]:
@@ -118,7 +123,9 @@ class BearerToken(Credential):
     def header(self) -> str:
         return f"Bearer {self._secret.reveal()}"
 
-    def refresh(self) -> bool:
+    def refresh(self, used: str | None = None) -> bool:
+        if used is not None and used != self.header():
+            return True  # reloaded meanwhile by a concurrent request
         if self.ref.method in ("file", "command"):  # a rotated secret may be there now
             fresh = self.ref.load()
             changed = fresh.reveal() != self._secret.reveal()
@@ -185,9 +192,11 @@ class OAuth2ClientCredentials(Credential):
             assert self._token is not None
             return f"Bearer {self._token.reveal()}"
 
-    def refresh(self) -> bool:
+    def refresh(self, used: str | None = None) -> bool:
         with self._lock:
-            self._fetch()
+            current = None if self._token is None else f"Bearer {self._token.reveal()}"
+            if used is None or used == current:  # one fetch for concurrent 401s
+                self._fetch()
         return True
 
     def describe(self) -> dict[str, Any]:

@@ -622,7 +622,7 @@ class ScimClient:
             if status == 401:
                 tries += 1
                 refreshed = True
-                if not self.credential.refresh():
+                if not self.credential.refresh(auth):
                     raise ScimRefused(
                         self.target.name, method, "/" + path.lstrip("/"), status, result.detail()
                     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -108,3 +110,33 @@ def test_oauth2_client_credentials_with_refresh_leave_no_secret_behind(
     assert started["auth"]["method"] == "oauth2"
     assert len(token_calls) == 2, "token requests are recorded too (redacted)"
     assert json.dumps(token_calls).count("[REDACTED]") >= 4
+
+
+def test_concurrent_401s_with_the_same_token_fetch_one_new_token() -> None:
+    """Requests refused together all carried the old token: one fetch serves them all."""
+    from provisioner.auth import OAuth2ClientCredentials
+
+    fetched: list[str] = []
+
+    def poster(url: str, form: dict[str, str], basic: tuple[str, str] | None) -> dict[str, object]:
+        fetched.append(f"{ACCESS}-{len(fetched) + 1}")
+        return {"access_token": fetched[-1], "expires_in": 3600}
+
+    cred = OAuth2ClientCredentials(
+        "http://idp.test/oauth/token", "scimtrail", SecretRef("literal", CLIENT_SECRET)
+    )
+    cred.poster = poster
+    old = cred.header()
+    start = threading.Barrier(8)
+
+    def refused() -> str:
+        start.wait()
+        assert cred.refresh(old)
+        return cred.header()
+
+    with ThreadPoolExecutor(8) as pool:
+        after = list(pool.map(lambda _: refused(), range(8)))
+    assert fetched == [f"{ACCESS}-1", f"{ACCESS}-2"], "one token, then exactly one refresh"
+    assert set(after) == {f"Bearer {ACCESS}-2"}
+    assert cred.refresh(after[0])
+    assert len(fetched) == 3, "a 401 on the new token fetches again"
