@@ -321,13 +321,12 @@ class Ledger:
                     elif before is None and after is None:
                         out = self._append_in_server(dbapi, cur, prepared)
                     else:
-                        # pipeline mode: BEGIN and the locking read go in one round trip,
-                        # the inserts, the head update and COMMIT in a second
-                        with dbapi.pipeline():
-                            out = self._chain(cur, prepared, before)
-                            if after is not None:
-                                after(cur, out)
-                            dbapi.commit()
+                        # not in pipeline mode, which saved a round trip but deadlocked on
+                        # an entry of ~16 MB (psycopg#685); these writes are the rare ones
+                        out = self._chain(cur, prepared, before)
+                        if after is not None:
+                            after(cur, out)
+                        dbapi.commit()
                 except BaseException:
                     with contextlib.suppress(Exception):
                         if self.dialect == "sqlite":

@@ -123,3 +123,26 @@ with Ledger.open({pg_url!r}) as ledger:
     assert proc.stdout.strip() == "10000"
     with Ledger.open(pg_url) as ledger:
         assert ledger.verify().size == 10_000
+
+
+def test_one_very_large_entry_recorded_once_is_appended_without_hanging(pg_url: str) -> None:
+    # append_once takes the client-side path (lock, recheck, chain); one 20 MB entry
+    # deadlocked it while it ran in pipeline mode
+    code = f"""
+from evidence.ledger import Ledger
+from evidence.model import NewEntry
+with Ledger.open({pg_url!r}) as ledger:
+    out = ledger.append_once(
+        [NewEntry("test.run", {{"id": "big", "blob": "x" * 20_000_000}}, "ci")],
+        key=lambda p: p["id"],
+    )
+    print(out.appended[0].seq)
+"""
+    Ledger.init(pg_url)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+    with Ledger.open(pg_url) as ledger:
+        assert ledger.verify().size == 1
