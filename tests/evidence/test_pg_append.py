@@ -103,46 +103,44 @@ def test_a_ledger_clock_of_its_own_is_what_the_server_records(pg_url: str) -> No
         assert ledger.verify().size == 3
 
 
-def test_one_very_large_batch_is_appended_without_hanging(pg_url: str) -> None:
-    # 10,000 entries of ~4 KB in one call: a 40 MB message, which deadlocked psycopg's
-    # pipeline mode (psycopg#685); a separate process, so a hang fails instead of stalling
-    code = f"""
-from evidence.ledger import Ledger
-from evidence.model import NewEntry
-with Ledger.open({pg_url!r}) as ledger:
-    out = ledger.append_many(
-        [NewEntry("scim.exchange", {{"i": i, "blob": "x" * 4000}}, "big") for i in range(10_000)]
-    )
-    print(out[-1].seq)
+# Each runs in a separate process, so that a hang fails instead of stalling the suite.
+_BIG_BATCH = """
+out = ledger.append_many(
+    [NewEntry("scim.exchange", {"i": i, "blob": "x" * 4000}, "big") for i in range(10_000)]
+)
+print(out[-1].seq)
 """
+_BIG_ONCE = """
+out = ledger.append_once(
+    [NewEntry("test.run", {"id": "big", "blob": "x" * 20_000_000}, "ci")],
+    key=lambda p: p["id"],
+)
+print(out.appended[0].seq)
+"""
+
+
+@pytest.mark.parametrize(
+    ("write", "size"),
+    [
+        # 10,000 entries of ~4 KB in one scimtrail_append call: a 40 MB message, which
+        # deadlocked psycopg's pipeline mode (psycopg#685)
+        pytest.param(_BIG_BATCH, 10_000, id="one-40MB-batch-in-the-server"),
+        # append_once takes the client-side path (lock, recheck, chain); one 20 MB entry
+        # deadlocked it while it ran in pipeline mode
+        pytest.param(_BIG_ONCE, 1, id="one-20MB-entry-recorded-once"),
+    ],
+)
+def test_very_large_writes_are_appended_without_hanging(pg_url: str, write: str, size: int) -> None:
+    code = (
+        "from evidence.ledger import Ledger\n"
+        "from evidence.model import NewEntry\n"
+        f"ledger = Ledger.open({pg_url!r})\n" + write + "ledger.close()\n"
+    )
     Ledger.init(pg_url)
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, cwd=ROOT
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "10000"
+    assert proc.stdout.strip() == str(size)
     with Ledger.open(pg_url) as ledger:
-        assert ledger.verify().size == 10_000
-
-
-def test_one_very_large_entry_recorded_once_is_appended_without_hanging(pg_url: str) -> None:
-    # append_once takes the client-side path (lock, recheck, chain); one 20 MB entry
-    # deadlocked it while it ran in pipeline mode
-    code = f"""
-from evidence.ledger import Ledger
-from evidence.model import NewEntry
-with Ledger.open({pg_url!r}) as ledger:
-    out = ledger.append_once(
-        [NewEntry("test.run", {{"id": "big", "blob": "x" * 20_000_000}}, "ci")],
-        key=lambda p: p["id"],
-    )
-    print(out.appended[0].seq)
-"""
-    Ledger.init(pg_url)
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "1"
-    with Ledger.open(pg_url) as ledger:
-        assert ledger.verify().size == 1
+        assert ledger.verify().size == size
