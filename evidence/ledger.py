@@ -58,6 +58,10 @@ _BLOCK = 1000  # rows fetched per round trip when streaming (~4 MB of 3.9 KB ent
 _SEQ_ZERO = b'"seq":0,"ts":'  # never inside a string value: there a quote is escaped
 _SEQ_LEN = len(b'"seq":')
 _TS_KEY = b',"ts":'
+# the sequencer's clock on PostgreSQL, in utc_now's format (as scimtrail_append reads it)
+_SERVER_NOW = (
+    "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+)
 _APPEND_SQL = (
     "SELECT out_seq, out_ts, out_link FROM scimtrail_append(%s, %b, %b, %s::text[], "
     "%s::text[], %s::text[], %s::bigint[], %b, %b, %b)"
@@ -389,6 +393,16 @@ class Ledger:
             dbapi.autocommit = False
         return [Appended(seq, t, bytes(link).hex()) for seq, t, link in rows]
 
+    def _now(self, cur: Any) -> str:
+        """The time of a write, read under the lock: the server's clock on PostgreSQL.
+
+        With a clock of its own (tests, replays) the ledger uses that one everywhere.
+        """
+        if self.dialect == "sqlite" or self.clock is not utc_now:
+            return self.clock()
+        cur.execute(_SERVER_NOW)
+        return str(cur.fetchone()[0])
+
     def _chain(
         self,
         cur: Any,
@@ -404,7 +418,7 @@ class Ledger:
             prepared = before(cur, size, frontier, link, prepared)
             if not prepared:
                 return []
-        ts = self.clock()
+        ts = self._now(cur)
         rows: list[tuple[Any, ...]] = []
         nodes: list[tuple[int, int, bytes]] = []
         out: list[Appended] = []
@@ -461,7 +475,7 @@ class Ledger:
         ) -> list[Prepared]:
             if size == 0:
                 raise InvalidInput("the ledger is empty: there is nothing to checkpoint")
-            cp = cpmod.sign(key, self.origin, size, frontier.root(), self.clock(), link)
+            cp = cpmod.sign(key, self.origin, size, frontier.root(), self._now(cur), link)
             signed.append(cp)
             payload = cp.as_dict() | {"key": cpmod.fingerprint(key.public_key())}
             return [*batch, self._prepare(NewEntry("checkpoint", payload, actor))]

@@ -7,6 +7,7 @@ nodes, which verification never trusts, to what the Python tree computes.
 
 from __future__ import annotations
 
+import datetime
 import re
 import subprocess
 import sys
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from evidence import checkpoint as cpmod
+from evidence import ledger as ledger_module
 from evidence.chain import entry_bytes
 from evidence.ledger import Ledger
 from evidence.merkle import Frontier
@@ -68,15 +71,28 @@ def test_server_side_appends_build_the_python_bytes_frontier_and_nodes(pg_url: s
         assert frontier.root() == result.root
 
 
-def test_server_timestamps_follow_seq_across_concurrent_writers(pg_url: str) -> None:
+def test_server_timestamps_follow_seq_across_concurrent_writers(
+    pg_url: str, tmp_path: Path
+) -> None:
+    # plain appends (chained in the server) and checkpoints, erasures and append_once
+    # (chained by the client under the lock) all take their time from the server's clock
     Ledger.init(pg_url)
+    key = cpmod.load_or_create_key(tmp_path / "k.pem")
     errors: list[BaseException] = []
 
     def write(tag: str) -> None:
         try:
             with Ledger.open(pg_url) as ledger:
-                for _ in range(15):
-                    ledger.append("note", {"w": tag}, actor=tag)
+                for i in range(15):
+                    if tag == "w0" and i % 5 == 4:
+                        ledger.checkpoint(key)
+                        ledger.erase(
+                            ledger.append("note", {"w": tag}, actor=tag).seq, reason="t", actor=tag
+                        )
+                    elif tag == "w1" and i % 5 == 4:
+                        ledger.append_once([NewEntry("test.run", {"i": i}, tag)], lambda p: p["i"])
+                    else:
+                        ledger.append("note", {"w": tag}, actor=tag)
         except BaseException as exc:  # handed to the test
             errors.append(exc)
 
@@ -87,10 +103,41 @@ def test_server_timestamps_follow_seq_across_concurrent_writers(pg_url: str) -> 
         t.join(60)
     assert not errors
     with Ledger.open(pg_url) as ledger:
-        assert ledger.verify().size == 60
+        assert ledger.verify(ledger.checkpoints(), key.public_key()).size == 60 + 3 * 2
         stamps = [e.ts for e in ledger.entries()]
+        kinds = {e.kind for e in ledger.entries()}
+        cp_times = [cp.time for cp in ledger.checkpoints()]
+    assert kinds == {"note", "checkpoint", "erasure", "test.run"}
+    assert all(min(stamps) <= t <= max(stamps) for t in cp_times)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", ts) for ts in stamps)
     assert stamps == sorted(stamps)  # read under the lock: the sequencer's clock
+
+
+def test_every_kind_of_write_takes_the_servers_time_on_postgresql(
+    pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client's clock is wrong (2099): PostgreSQL entries and checkpoints ignore it."""
+
+    class WrongClock(datetime.datetime):
+        @classmethod
+        def now(cls, tz: datetime.tzinfo | None = None) -> WrongClock:
+            return cls(2099, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(ledger_module, "datetime", WrongClock)
+    key = cpmod.load_or_create_key(tmp_path / "k.pem")
+    for url in (pg_url, f"sqlite:///{tmp_path / 'l.db'}"):
+        Ledger.init(url)
+        with Ledger.open(url) as ledger:
+            seq = ledger.append("note", {"a": 1}, actor="t").seq
+            ledger.append_once([NewEntry("test.run", {"id": 1}, "ci")], lambda p: p["id"])
+            ledger.erase(seq, reason="test", actor="t")
+            cp = ledger.checkpoint(key)
+            years = {e.ts[:4] for e in ledger.entries()} | {cp.time[:4]}
+            assert ledger.verify().size == 4
+        # SQLite: the writing process is the sequencer, so its clock is the one recorded
+        assert years == (
+            {"2099"} if url.startswith("sqlite") else {str(datetime.date.today().year)}
+        )
 
 
 def test_a_ledger_clock_of_its_own_is_what_the_server_records(pg_url: str) -> None:
