@@ -56,8 +56,7 @@ _COLS = ", ".join(ROW_COLUMNS)
 _BLOCK = 1000  # rows fetched per round trip when streaming (~4 MB of 3.9 KB entries)
 
 _SEQ_ZERO = b'"seq":0,"ts":'  # never inside a string value: there a quote is escaped
-_SEQ_LEN = len(b'"seq":')
-_TS_KEY = b',"ts":'
+_SEQ_LEN = len(b'"seq":')  # a prefix ends here; the tail starts after the "0"
 # the sequencer's clock on PostgreSQL, in utc_now's format (as scimtrail_append reads it)
 _SERVER_NOW = (
     "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
@@ -366,16 +365,17 @@ class Ledger:
         server_clock = self.clock is utc_now
         ts = "" if server_clock else self.clock()
         prefixes = []
-        tail = b""
         for kind, actor, run_id, ref, _salt, _body, phash in prepared:
             whole = entry_bytes(0, ts, kind, actor, run_id, ref, phash)
-            cut = whole.rindex(_SEQ_ZERO)
-            prefixes.append(whole[: cut + _SEQ_LEN])
-            tail = whole[cut + len(_SEQ_ZERO) - len(_TS_KEY) :]
+            prefixes.append(whole[: whole.rindex(_SEQ_ZERO) + _SEQ_LEN])
+        tail = None  # after the seq: the timestamp and the format version, alike for all
+        if not server_clock:
+            whole = entry_bytes(0, ts, "", "", None, None, b"")
+            tail = whole[whole.rindex(_SEQ_ZERO) + _SEQ_LEN + 1 :]
         columns = [list(c) for c in zip(*prepared, strict=True)]
         params = (
             None if server_clock else ts,
-            None if server_clock else tail,
+            tail,
             prefixes,
             *columns[:4],
             columns[6],

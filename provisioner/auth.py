@@ -185,17 +185,20 @@ class OAuth2ClientCredentials(Credential):
         self._token = Secret(tok)
         self._expires = time.monotonic() + max(ttl - self.margin_s, 0.0)
 
+    def _bearer(self) -> str | None:
+        return None if self._token is None else f"Bearer {self._token.reveal()}"
+
     def header(self) -> str:
         with self._lock:
             if self._token is None or time.monotonic() >= self._expires:
                 self._fetch()
-            assert self._token is not None
-            return f"Bearer {self._token.reveal()}"
+            current = self._bearer()
+            assert current is not None
+            return current
 
     def refresh(self, used: str | None = None) -> bool:
         with self._lock:
-            current = None if self._token is None else f"Bearer {self._token.reveal()}"
-            if used is None or used == current:  # one fetch for concurrent 401s
+            if used is None or used == self._bearer():  # one fetch for concurrent 401s
                 self._fetch()
         return True
 

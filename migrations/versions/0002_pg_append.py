@@ -8,9 +8,9 @@ This function takes the lock, builds each envelope from the bytes the client
 prepared (everything before ``"seq":``, and after it the timestamp), hashes the
 leaf and the link, inserts the entries and the completed Merkle nodes and moves the
 head; the caller runs it as one autocommit statement (the server commits, synced,
-before it answers), so the lock is held by the server alone. The bytes are those of docs/ledger-format.md, the same as the
-Python path builds (``evidence.chain.entry_bytes``); ``ledger verify`` recomputes
-them in Python. SQLite needs none of this: there the writer is the database.
+before it answers), so the lock is held by the server alone. The bytes are those of
+docs/ledger-format.md, the same as the Python path builds
+(``evidence.chain.entry_bytes``); ``ledger verify`` recomputes them in Python. SQLite needs none of this: there the writer is the database.
 
 Revision ID: 0002_pg_append
 Revises: 0001_ledger
